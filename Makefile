@@ -1,0 +1,60 @@
+# The README's commands. Everything a fresh machine needs is set up from here.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+SCENARIOS := $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
+SIM_SPARKS ?= 2
+
+.PHONY: help setup venv docker sim lint pytest molecule test test-fast demo demo-down clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed ## create the venv with the pinned dependencies
+
+docker: ## make sure a Docker daemon answers (installs and starts one when root)
+	scripts/ensure-docker.sh
+
+sim: venv docker ## build the simulated fleet's images, apt repo and SSH key (only what is missing)
+	sim/images/build.sh
+	sim/toolkit/build-repo.sh .sim/apt
+	sim/fleet.sh key
+
+setup: sim ## everything the tests and the demo need
+
+lint: venv ## yamllint and ansible-lint (production profile)
+	yamllint --strict .
+	ansible-lint --profile production
+
+pytest: setup ## unit and contract tests
+	pytest tests
+
+molecule: setup ## every molecule scenario (create, converge, idempotence, verify, destroy)
+	@test -n "$(SCENARIOS)" || { echo "no molecule scenarios found" >&2; exit 1; }
+	for s in $(SCENARIOS); do molecule test -s $$s; done
+
+test-fast: lint pytest ## lint and pytest, no molecule
+
+test: lint pytest molecule ## the whole suite, as CI runs it
+
+demo: setup ## bring up $(SIM_SPARKS) simulated Sparks and run playbooks/sglang.yml against them
+	sim/fleet.sh up $(SIM_SPARKS)
+	ansible-playbook -i inventory/sim/hosts.yml playbooks/sglang.yml
+
+demo-down: ## remove the simulated Sparks of the demo
+	sim/fleet.sh down
+
+clean: demo-down ## remove the venv and the simulated fleet's build cache
+	rm -rf $(VENV) .sim .cache

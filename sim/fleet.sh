@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The SIMULATED Spark fleet for the demo: containers that boot systemd and run their own dockerd,
+# reached over SSH as the login user 'spark' with a generated key, as a real fleet is.
+#   sim/fleet.sh key          make the SSH key (.sim/ssh/id_ed25519) if missing
+#   sim/fleet.sh up           create the hosts that inventory/sim/hosts.yml lists, plus sim-infra
+#   sim/fleet.sh down         remove them
+# Host names and addresses come from the inventory (group 'sparks'); nothing here is fleet data.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+inventory=${SIM_INVENTORY:-$repo/inventory/sim/hosts.yml}
+network=spark-sim
+key=$repo/.sim/ssh/id_ed25519
+host_image=spark-sim/host:bookworm
+infra_image=spark-sim/sglang:sim
+log() { echo "sim-fleet: $*" >&2; }
+
+# name ip subnet infra_ip, one line per sim Spark, from the inventory.
+hosts_from_inventory() {
+  ansible-inventory -i "$inventory" --list | python3 -c '
+import json, sys
+inv = json.load(sys.stdin)
+hv = inv["_meta"]["hostvars"]
+for h in inv.get("sparks", {}).get("hosts", []):
+    v = hv[h]
+    print(h, v["ansible_host"], v["sim_network_subnet"], v["sim_infra_address"])
+'
+}
+
+make_key() {
+  [ -s "$key" ] && return 0
+  mkdir -p "$(dirname "$key")" && chmod 0700 "$(dirname "$key")"
+  ssh-keygen -q -t ed25519 -N '' -C "spark-sim demo key" -f "$key"
+  log "generated $key"
+}
+
+# The flags that run systemd plus an inner dockerd here (see docs/simulated-fleet.md;
+# --privileged is refused on these machines).
+run_spark() {
+  local name=$1 ip=$2
+  docker run -d --name "$name" --hostname "$name" --network "$network" --ip "$ip" \
+    --label org.spark-sim.fleet=demo \
+    --cap-add=ALL --cap-drop=SYS_RESOURCE \
+    --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
+    --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
+    --tmpfs /run --tmpfs /run/lock -v /var/lib/docker \
+    "$host_image" >/dev/null
+}
+
+wait_ready() {  # systemd up and sshd answering, bounded
+  local name=$1 ip=$2
+  for _ in $(seq 1 90); do
+    if docker exec "$name" systemctl is-active --quiet ssh docker 2>/dev/null \
+       && ssh -i "$key" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+              -o ConnectTimeout=2 "spark@$ip" true 2>/dev/null; then
+      return 0
+    fi
+    sleep 1
+  done
+  log "$name did not come up (systemd/ssh) within 90 s"; docker exec "$name" systemctl --failed || true
+  return 1
+}
+
+up() {
+  make_key
+  local lines subnet infra_ip
+  lines=$(hosts_from_inventory)
+  [ -n "$lines" ] || { log "no hosts in group 'sparks' of $inventory"; exit 1; }
+  read -r _ _ subnet infra_ip <<<"$(head -n1 <<<"$lines")"
+  docker network inspect "$network" >/dev/null 2>&1 || \
+    docker network create --subnet "$subnet" --label org.spark-sim.fleet=demo "$network" >/dev/null
+  if ! docker inspect spark-sim-infra >/dev/null 2>&1; then
+    docker run -d --name spark-sim-infra --hostname sim-infra --network "$network" --ip "$infra_ip" \
+      --label org.spark-sim.fleet=demo \
+      -v "$repo/sim:/srv/sim:ro" -v "$repo/.sim/apt:/srv/apt:ro" \
+      "$infra_image" /srv/sim/infra/start.sh >/dev/null
+  fi
+  while read -r name ip _ _; do
+    docker inspect "$name" >/dev/null 2>&1 || { log "creating $name ($ip)"; run_spark "$name" "$ip"; }
+  done <<<"$lines"
+  while read -r name ip _ _; do
+    docker exec -i "$name" sh -c 'install -d -m 0700 -o spark -g spark ~spark/.ssh &&
+      cat > ~spark/.ssh/authorized_keys && chown spark:spark ~spark/.ssh/authorized_keys &&
+      chmod 0600 ~spark/.ssh/authorized_keys' <"$key.pub"
+    wait_ready "$name" "$ip"
+    log "$name is up: ssh spark@$ip (SIMULATED Spark)"
+  done <<<"$lines"
+}
+
+down() {
+  local ids
+  ids=$(docker ps -aq --filter label=org.spark-sim.fleet=demo)
+  [ -z "$ids" ] || docker rm -f -v $ids >/dev/null
+  docker network rm "$network" >/dev/null 2>&1 || true
+  log "simulated fleet removed"
+}
+
+case "${1:-}" in
+  key) make_key ;;
+  up) up ;;
+  down) down ;;
+  *) echo "usage: $0 key|up|down" >&2; exit 2 ;;
+esac

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Build the SIMULATED fleet's images locally (no registry is reachable):
+#   spark-sim/host:bookworm   a sim Spark: Debian 12, systemd as PID 1, Docker engine, sshd,
+#                             a sudo user 'spark' NOT in the docker group, fake nvidia-smi
+#   spark-sim/sglang:sim      stands in for lmsysorg/sglang: python3 + sglang-sim
+# Each image carries a label with a hash of its inputs and is rebuilt only when they change.
+# Root file systems come from debootstrap and are cached as tarballs under .sim/cache/.
+# Usage: sim/images/build.sh [--force]
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+cache="$repo/.sim/cache"
+out="$repo/.sim/images"
+mirror=${SIM_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+suite=bookworm
+force=${1:-}
+mkdir -p "$cache" "$out"
+
+log() { echo "sim-images: $*" >&2; }
+
+need() {
+  command -v "$1" >/dev/null 2>&1 && return 0
+  [ "$(id -u)" -eq 0 ] || { log "'$1' is missing; install package '$2'"; exit 1; }
+  log "installing $2"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+}
+need debootstrap debootstrap
+
+hash_of() {  # hash of the listed files and directories (content and names)
+  (cd "$repo" && find "$@" -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16
+}
+
+current_hash() {
+  docker image inspect -f '{{ index .Config.Labels "org.spark-sim.inputs" }}' "$1" 2>/dev/null || true
+}
+
+# rootfs NAME PACKAGES: a debootstrap'ed tarball, cached by the package list.
+rootfs() {
+  local name=$1 pkgs=$2 key tarball dir
+  key=$(echo "$suite $pkgs" | sha256sum | cut -c1-12)
+  tarball="$cache/$name-$key.tar"
+  if [ ! -s "$tarball" ]; then
+    dir=$(mktemp -d "$cache/$name.XXXX")
+    log "debootstrap $name ($suite, minbase) — about a minute"
+    debootstrap --variant=minbase --include="$pkgs" "$suite" "$dir" "$mirror" >"$cache/$name.debootstrap.log" 2>&1 \
+      || { log "debootstrap failed, see $cache/$name.debootstrap.log"; exit 1; }
+    rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/lib/apt/lists/*_Packages
+    tar -C "$dir" -cf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
+    rm -rf "$dir"
+  fi
+  echo "$tarball"
+}
+
+# --- sglang-sim image --------------------------------------------------------------
+sglang_tag=spark-sim/sglang:sim
+sglang_hash=$(hash_of sim/sglang_sim sim/images/build.sh)
+if [ "$force" = --force ] || [ "$(current_hash $sglang_tag)" != "$sglang_hash" ]; then
+  base=$(rootfs sglang-base "python3,curl,ca-certificates")
+  work=$(mktemp -d)
+  tar -C "$work" -xf "$base"
+  mkdir -p "$work/opt/sglang-sim"
+  cp -r "$repo/sim/sglang_sim/sglang" "$work/opt/sglang-sim/"
+  find "$work/opt/sglang-sim" -name __pycache__ -prune -exec rm -rf {} +
+  echo "sglang-sim: SIMULATED SGLang server image (no GPU); inputs $sglang_hash" >"$work/etc/sglang-sim-release"
+  log "importing $sglang_tag"
+  tar -C "$work" -c . | docker import \
+    -c 'ENV PYTHONPATH=/opt/sglang-sim' \
+    -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    -c 'WORKDIR /' \
+    -c 'CMD ["python3", "-m", "sglang.launch_server", "--help"]' \
+    -c "LABEL org.spark-sim.inputs=$sglang_hash org.spark-sim.simulated=true" \
+    - "$sglang_tag" >/dev/null
+  rm -rf "$work"
+  rm -f "$out/sglang-sim.tar"
+fi
+# The archive that sim hosts 'docker load' (stands in for a registry pull).
+if [ ! -s "$out/sglang-sim.tar" ]; then
+  docker save -o "$out/sglang-sim.tar.tmp" "$sglang_tag" && mv "$out/sglang-sim.tar.tmp" "$out/sglang-sim.tar"
+fi
+
+# --- sim Spark host image ----------------------------------------------------------
+host_tag=spark-sim/host:bookworm
+host_hash=$(hash_of sim/host sim/images/build.sh)
+if [ "$force" = --force ] || [ "$(current_hash $host_tag)" != "$host_hash" ]; then
+  base=$(rootfs spark-host "systemd,systemd-sysv,dbus,python3,python3-apt,sudo,ca-certificates,curl,iproute2,iputils-ping,docker.io,gnupg,openssh-server,rsync,procps,less")
+  work=$(mktemp -d)
+  tar -C "$work" -xf "$base"
+  # The fake GPU driver userland (simulated; see sim/host/nvidia-smi).
+  install -m 0755 "$repo/sim/host/nvidia-smi" "$work/usr/bin/nvidia-smi"
+  # Like a DGX OS box: a sudo-capable login user who is NOT in the docker group.
+  # (NOPASSWD so that Ansible's become needs no password on the simulated fleet.)
+  chroot "$work" useradd --create-home --shell /bin/bash --groups sudo spark
+  echo 'spark ALL=(ALL) NOPASSWD:ALL' >"$work/etc/sudoers.d/spark"
+  chmod 0440 "$work/etc/sudoers.d/spark"
+  # Per-container SSH host keys, made on first boot rather than baked into the image.
+  rm -f "$work"/etc/ssh/ssh_host_*
+  cat >"$work/etc/systemd/system/sim-ssh-hostkeys.service" <<'UNIT'
+[Unit]
+Description=Generate SSH host keys for this simulated Spark
+Before=ssh.service
+ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/ssh-keygen -A
+
+[Install]
+WantedBy=ssh.service multi-user.target
+UNIT
+  mkdir -p "$work/etc/systemd/system/ssh.service.wants" "$work/etc/systemd/system/multi-user.target.wants"
+  ln -sf /etc/systemd/system/sim-ssh-hostkeys.service "$work/etc/systemd/system/ssh.service.wants/"
+  ln -sf /etc/systemd/system/sim-ssh-hostkeys.service "$work/etc/systemd/system/multi-user.target.wants/"
+  # Units that make no sense in a container.
+  for u in getty@tty1.service systemd-udevd.service systemd-udev-trigger.service systemd-modules-load.service \
+           sys-kernel-config.mount sys-kernel-debug.mount systemd-remount-fs.service; do
+    ln -sf /dev/null "$work/etc/systemd/system/$u"
+  done
+  : >"$work/etc/machine-id"
+  echo "spark-sim: SIMULATED DGX Spark host (Debian $suite, no GPU); inputs $host_hash" >"$work/etc/spark-sim-release"
+  log "importing $host_tag"
+  tar -C "$work" -c . | docker import \
+    -c 'CMD ["/lib/systemd/systemd"]' \
+    -c 'ENV container=docker' \
+    -c 'STOPSIGNAL SIGRTMIN+3' \
+    -c "LABEL org.spark-sim.inputs=$host_hash org.spark-sim.simulated=true" \
+    - "$host_tag" >/dev/null
+  rm -rf "$work"
+fi
+log "images ready: $host_tag $sglang_tag"
