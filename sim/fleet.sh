@@ -51,7 +51,7 @@ wait_ready() {  # systemd up and sshd answering, bounded
   local name=$1 ip=$2
   for _ in $(seq 1 90); do
     if docker exec "$name" systemctl is-active --quiet ssh docker 2>/dev/null \
-       && ssh -i "$key" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+       && ssh -n -i "$key" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
               -o ConnectTimeout=2 "spark@$ip" true 2>/dev/null; then
       return 0
     fi
@@ -83,6 +83,9 @@ up() {
       cat > ~spark/.ssh/authorized_keys && chown spark:spark ~spark/.ssh/authorized_keys &&
       chmod 0600 ~spark/.ssh/authorized_keys' <"$key.pub"
     wait_ready "$name" "$ip"
+    # No registry here: the SGLang stand-in image is loaded as a real host would pull it.
+    docker exec "$name" docker image inspect "$infra_image" >/dev/null 2>&1 || \
+      docker exec -i "$name" docker load -q <"$repo/.sim/images/sglang-sim.tar" >/dev/null
     log "$name is up: ssh spark@$ip (SIMULATED Spark)"
   done <<<"$lines"
 }

@@ -45,7 +45,7 @@ rootfs() {
     log "debootstrap $name ($suite, minbase) — about a minute"
     debootstrap --variant=minbase --include="$pkgs" "$suite" "$dir" "$mirror" >"$cache/$name.debootstrap.log" 2>&1 \
       || { log "debootstrap failed, see $cache/$name.debootstrap.log"; exit 1; }
-    rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/lib/apt/lists/*_Packages
+    rm -rf "$dir"/var/cache/apt/archives/*.deb
     tar -C "$dir" -cf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
     rm -rf "$dir"
   fi
@@ -83,7 +83,7 @@ fi
 host_tag=spark-sim/host:bookworm
 host_hash=$(hash_of sim/host sim/images/build.sh)
 if [ "$force" = --force ] || [ "$(current_hash $host_tag)" != "$host_hash" ]; then
-  base=$(rootfs spark-host "systemd,systemd-sysv,dbus,python3,python3-apt,sudo,ca-certificates,curl,iproute2,iputils-ping,docker.io,gnupg,openssh-server,rsync,procps,less")
+  base=$(rootfs spark-host "systemd,systemd-sysv,dbus,python3,python3-apt,sudo,ca-certificates,curl,iproute2,iputils-ping,docker.io,gnupg,openssh-server,rsync,procps,less,acl")
   work=$(mktemp -d)
   tar -C "$work" -xf "$base"
   # The fake GPU driver userland (simulated; see sim/host/nvidia-smi).
@@ -122,9 +122,9 @@ UNIT
   tar -C "$work" -c . | docker import \
     -c 'CMD ["/lib/systemd/systemd"]' \
     -c 'ENV container=docker' \
-    -c 'STOPSIGNAL SIGRTMIN+3' \
     -c "LABEL org.spark-sim.inputs=$host_hash org.spark-sim.simulated=true" \
     - "$host_tag" >/dev/null
   rm -rf "$work"
 fi
+docker image prune -f --filter label=org.spark-sim.simulated=true >/dev/null  # superseded builds
 log "images ready: $host_tag $sglang_tag"

@@ -18,10 +18,36 @@ def test_inner_docker_engine_runs(host):
     assert host.run("docker info --format '{{.Driver}}'").stdout.strip() == "overlay2"
 
 
-def test_login_user_is_not_root(host):
+def test_login_user_is_not_root_and_in_docker_group(host):
     spark = host.user("spark")
     assert spark.exists and spark.uid != 0
     assert "sudo" in spark.groups
+    assert "docker" in spark.groups
+
+
+def test_login_user_reaches_docker_without_sudo(host):
+    result = host.run("runuser -u spark -- docker run --rm --gpus all %s true", SIM_IMAGE)
+    assert result.rc == 0, result.stderr
+
+
+VENV = "/home/spark/venv/gb10-training"
+
+
+def test_operator_venv_belongs_to_the_user(host):
+    venv = host.file(VENV)
+    assert venv.is_directory and venv.user == "spark"
+
+
+def test_operator_venv_hf_runs(host):
+    result = host.run(f"runuser -u spark -- {VENV}/bin/hf version")
+    assert result.rc == 0, result.stderr
+    assert "2.4.0" in result.stdout
+
+
+def test_operator_venv_installed_from_the_wheelhouse(host):
+    wheels = host.file("/var/cache/spark-sglang/wheelhouse")
+    assert wheels.is_directory
+    assert any(name.startswith("huggingface_hub-2.4.0") for name in wheels.listdir())
 
 
 def test_toolkit_repository_is_signed(host):

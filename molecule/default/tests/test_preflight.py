@@ -1,0 +1,66 @@
+"""Bad inputs fail in the preflight, naming the variable, before the host changes; a check-mode
+run of the converged host reports no change. Runs ansible-playbook against the scenario's host."""
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+PLAYBOOK = REPO / "playbooks" / "sglang.yml"
+
+BAD_INPUTS = [
+    ("spark_host_allow_x86_64", "sometimes"),
+    ("spark_host_toolkit_default_runtime", "perhaps"),
+    ("spark_host_supported_os", {"Ubuntu": ["24"]}),
+    ("spark_host_nvidia_smi", "bin/nvidia-smi"),
+    ("spark_host_min_driver_version", "999.0"),
+    ("spark_host_toolkit_packages", {"not": "a list"}),
+    ("spark_host_docker_users", {"not": "a list"}),
+    ("python_venv_owner", "nosuchuser"),
+    ("python_venv_owner", ""),
+    ("python_venv_path", "venv/relative"),
+    ("python_venv_packages", []),
+    ("python_venv_wheelhouse", "relative/wheels"),
+]
+
+
+def run_playbook(*args, extra=None):
+    cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(PLAYBOOK), *args]
+    if extra is not None:
+        cmd += ["-e", json.dumps(extra)]
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_PIPELINING="True", ANSIBLE_ROLES_PATH=str(REPO / "roles"))
+    for name in ("ANSIBLE_FORCE_COLOR", "PY_COLORS"):  # molecule forces colour; the recap is parsed
+        env.pop(name, None)
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+
+
+def recap(output):
+    match = re.search(r"spark-sim-1\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", output)
+    assert match, output[-3000:]
+    return dict(zip(("ok", "changed", "unreachable", "failed"), map(int, match.groups())))
+
+
+@pytest.mark.parametrize("name,value", BAD_INPUTS, ids=[f"{n}={v!r}" for n, v in BAD_INPUTS])
+def test_bad_input_fails_in_preflight_without_change(name, value):
+    result = run_playbook(extra={name: value})
+    out = result.stdout + result.stderr
+    assert result.returncode != 0, out[-3000:]
+    counts = recap(out)
+    assert counts["failed"] == 1 and counts["changed"] == 0, counts
+    failed_line = [line for line in out.splitlines() if line.startswith("fatal:")]
+    assert failed_line, out[-3000:]
+    assert name in out[out.index(failed_line[0]):], out[-3000:]
+    # It stopped in the preflight play: the host play never started.
+    assert "PLAY [Preflight the whole fleet" in out
+    assert "PLAY [Prepare the Spark hosts]" not in out
+
+
+def test_check_mode_on_converged_host_reports_no_change():
+    result = run_playbook("--check", "--diff")
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-3000:]
+    assert recap(out)["changed"] == 0, out[-3000:]
