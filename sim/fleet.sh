@@ -12,7 +12,8 @@ inventory=${SIM_INVENTORY:-$repo/inventory/sim/hosts.yml}
 network=spark-sim
 key=$repo/.sim/ssh/id_ed25519
 host_image=spark-sim/host:bookworm
-infra_image=spark-sim/sglang:sim
+infra_image=spark-sim/infra:bookworm
+sglang_image=spark-sim/sglang:sim
 log() { echo "sim-fleet: $*" >&2; }
 
 # name ip subnet infra_ip, one line per sim Spark, from the inventory.
@@ -72,8 +73,8 @@ up() {
   if ! docker inspect spark-sim-infra >/dev/null 2>&1; then
     docker run -d --name spark-sim-infra --hostname sim-infra --network "$network" --ip "$infra_ip" \
       --label org.spark-sim.fleet=demo \
-      -v "$repo/sim:/srv/sim:ro" -v "$repo/.sim/apt:/srv/apt:ro" \
-      "$infra_image" /srv/sim/infra/start.sh >/dev/null
+      -v "$repo/sim:/srv/sim:ro" -v "$repo/.sim/apt:/srv/apt:ro" -v "$repo/.sim/registry:/srv/registry" \
+      "$infra_image" >/dev/null
   fi
   while read -r name ip _ _; do
     docker inspect "$name" >/dev/null 2>&1 || { log "creating $name ($ip)"; run_spark "$name" "$ip"; }
@@ -84,7 +85,7 @@ up() {
       chmod 0600 ~spark/.ssh/authorized_keys' <"$key.pub"
     wait_ready "$name" "$ip"
     # No registry here: the SGLang stand-in image is loaded as a real host would pull it.
-    docker exec "$name" docker image inspect "$infra_image" >/dev/null 2>&1 || \
+    docker exec "$name" docker image inspect "$sglang_image" >/dev/null 2>&1 || \
       docker exec -i "$name" docker load -q <"$repo/.sim/images/sglang-sim.tar" >/dev/null
     log "$name is up: ssh spark@$ip (SIMULATED Spark)"
   done <<<"$lines"

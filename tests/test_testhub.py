@@ -376,3 +376,27 @@ def test_interrupted_download_resumes_with_range(tmp_path):
         assert st["bytes_served"] == cut + meta["size"] - 10 * 1024 * 1024
     finally:
         stop_hub(h)
+
+
+def test_gated_repo_needs_the_token_others_do_not(tmp_path):
+    gated = "sim-org/Gated-sim"
+    h = start_hub(tmp_path / "gated-hub", "--model", gated, "--token", TOKEN, "--gated", gated)
+    try:
+        status, headers, _ = h.get("/api/models/%s/revision/main" % gated)
+        assert status == 401 and headers["X-Error-Code"] == "GatedRepo"
+        status, _, _ = h.get("/api/models/%s/revision/main" % REPO)
+        assert status == 200
+        r = run_hf(h, tmp_path / "h1", "download", gated, "--local-dir", str(tmp_path / "a"))
+        assert r.returncode != 0
+        r = run_hf(h, tmp_path / "h2", "download", gated, "--local-dir", str(tmp_path / "b"), token=TOKEN)
+        assert r.returncode == 0, r.stderr
+        r = run_hf(h, tmp_path / "h3", "download", REPO, "--include", "*.json", "--local-dir", str(tmp_path / "c"))
+        assert r.returncode == 0, r.stderr
+    finally:
+        stop_hub(h)
+
+
+def test_gated_needs_token_and_a_served_repo(tmp_path):
+    r = subprocess.run([sys.executable, str(HUB), "--port", "0", "--gated", REPO],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 2 and "--gated" in r.stderr

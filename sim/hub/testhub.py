@@ -391,6 +391,7 @@ class HubHandler(BaseHTTPRequestHandler):
     # set on the class by make_server()
     repos = {}
     token = None
+    gated = frozenset()   # with --gated, only these repos need the token
     stats = None
     quiet = False
     interrupt_once = 0
@@ -423,8 +424,10 @@ class HubHandler(BaseHTTPRequestHandler):
         headers.update(extra or {})
         self._send(status, {"error": message, "simulated": True}, headers=headers, head=head)
 
-    def _authorized(self, head=False):
+    def _authorized(self, head=False, repo_id=None):
         if not self.token:
+            return True
+        if self.gated and repo_id not in self.gated:
             return True
         auth = self.headers.get("Authorization", "")
         if auth == "Bearer " + self.token:
@@ -497,7 +500,13 @@ class HubHandler(BaseHTTPRequestHandler):
             # one means "no agent detected" and keeps 404s out of the log.
             return self._send(200, {"standardEnvVars": [], "harnesses": {}}, head=head)
 
-        if not self._authorized(head):
+        if parts[:2] == ["api", "models"] and len(parts) >= 4:
+            target = "%s/%s" % (parts[2], parts[3])
+        elif len(parts) >= 2:
+            target = "%s/%s" % (parts[0], parts[1])
+        else:
+            target = None
+        if not self._authorized(head, target):
             return
 
         if parts[:2] == ["api", "whoami-v2"]:
@@ -557,7 +566,7 @@ class HubHandler(BaseHTTPRequestHandler):
             "lastModified": commit.date,
             "createdAt": CREATED_AT,
             "private": False,
-            "gated": "manual" if self.token else False,
+            "gated": "manual" if self.token and (not self.gated or repo.id in self.gated) else False,
             "disabled": False,
             "downloads": 0,
             "likes": 0,
@@ -671,9 +680,9 @@ class HubHandler(BaseHTTPRequestHandler):
                 pass
 
 
-def make_server(host, port, repos, token=None, quiet=False, interrupt_once=0):
+def make_server(host, port, repos, token=None, quiet=False, interrupt_once=0, gated=()):
     handler = type("BoundHubHandler", (HubHandler,), {
-        "repos": repos, "token": token or None, "stats": Stats(), "quiet": quiet,
+        "repos": repos, "token": token or None, "gated": frozenset(gated), "stats": Stats(), "quiet": quiet,
         "interrupt_once": int(interrupt_once or 0), "interrupted_keys": set(),
         "interrupt_lock": threading.Lock(),
     })
@@ -688,6 +697,8 @@ def main(argv=None):
     ap.add_argument("--port", type=int, default=8900, help="0 = pick a free port")
     ap.add_argument("--data-dir", help="also write the generated repos here (+ manifest.json)")
     ap.add_argument("--token", help="require Authorization: Bearer TOKEN")
+    ap.add_argument("--gated", action="append", default=[], metavar="ORG/NAME",
+                    help="with --token: only these repos need it (repeatable); default all")
     ap.add_argument("--model", action="append", default=[], metavar="ORG/NAME",
                     help="serve another generated model (repeatable); %s is always served" % DEFAULT_MODEL)
     ap.add_argument("--weights-size", type=int, default=DEFAULT_WEIGHTS_SIZE,
@@ -704,14 +715,17 @@ def main(argv=None):
     repos = build_repos(args.model, args.weights_size)
     if args.data_dir:
         write_data_dir(repos, args.data_dir)
-    server = make_server(args.host, args.port, repos, args.token, args.quiet, args.interrupt_once)
+    unknown = [g for g in args.gated if g not in repos]
+    if unknown or (args.gated and not args.token):
+        ap.error("--gated needs --token and a served repo: %r" % (unknown or args.gated))
+    server = make_server(args.host, args.port, repos, args.token, args.quiet, args.interrupt_once, args.gated)
     host, port = server.server_address[:2]
     print("%s" % BANNER)
     print("  not the real huggingface.co; serves generated, simulated models only")
     for rid, repo in repos.items():
         print("  repo %s  main=%s  v2=%s" % (rid, repo.branches["main"], repo.branches["v2"]))
     if args.token:
-        print("  token required (Authorization: Bearer ...)")
+        print("  token required (Authorization: Bearer ...) for %s" % (", ".join(args.gated) or "every repo"))
     print("listening on http://%s:%d" % (host, port), flush=True)
     try:
         server.serve_forever()

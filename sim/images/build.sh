@@ -26,6 +26,8 @@ need() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
 }
 need debootstrap debootstrap
+need skopeo skopeo
+need docker-registry docker-registry
 
 hash_of() {  # hash of the listed files and directories (content and names)
   (cd "$repo" && find "$@" -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16
@@ -79,6 +81,41 @@ if [ ! -s "$out/sglang-sim.tar" ]; then
   docker save -o "$out/sglang-sim.tar.tmp" "$sglang_tag" && mv "$out/sglang-sim.tar.tmp" "$out/sglang-sim.tar"
 fi
 
+# --- the upstream registry's content ---------------------------------------------
+# sim-infra serves .sim/registry as the fleet's upstream registry (it stands in for Docker Hub).
+# It is filled here, once per image build, so the image's digest is known before any test:
+# .sim/images/sglang-sim.digest.
+if [ ! -s "$out/sglang-sim.digest" ] || [ "$out/sglang-sim.digest" -ot "$out/sglang-sim.tar" ]; then
+  rm -rf "$repo/.sim/registry"
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  printf 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
+    "$repo/.sim/registry" "$port" >"$cache/registry-fill.yml"
+  docker-registry serve "$cache/registry-fill.yml" >"$cache/registry-fill.log" 2>&1 &
+  reg_pid=$!
+  for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.2; done
+  skopeo copy -q --dest-tls-verify=false "docker-archive:$out/sglang-sim.tar" \
+    "docker://127.0.0.1:$port/lmsysorg/sglang:spark-sim"
+  curl -fsI -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+    "http://127.0.0.1:$port/v2/lmsysorg/sglang/manifests/spark-sim" \
+    | tr -d '\r' | awk -F': ' 'tolower($1)=="docker-content-digest" {print $2}' >"$out/sglang-sim.digest.tmp"
+  kill "$reg_pid"; wait "$reg_pid" 2>/dev/null || true
+  grep -q '^sha256:' "$out/sglang-sim.digest.tmp" || { log "could not read the pushed image's digest"; exit 1; }
+  mv "$out/sglang-sim.digest.tmp" "$out/sglang-sim.digest"
+  log "upstream registry holds lmsysorg/sglang@$(cat "$out/sglang-sim.digest")"
+fi
+
+# --- sim-infra image: the simulated internet (upstream registry, apt repo, hub) -------
+infra_tag=spark-sim/infra:bookworm
+infra_hash=$(hash_of sim/images/build.sh)
+if [ "$force" = --force ] || [ "$(current_hash $infra_tag)" != "$infra_hash" ]; then
+  base=$(rootfs infra-base "python3,docker-registry,ca-certificates,curl")
+  log "importing $infra_tag"
+  docker import \
+    -c 'CMD ["/srv/sim/infra/start.sh"]' \
+    -c "LABEL org.spark-sim.inputs=$infra_hash org.spark-sim.simulated=true" \
+    "$base" "$infra_tag" >/dev/null
+fi
+
 # --- sim Spark host image ----------------------------------------------------------
 host_tag=spark-sim/host:bookworm
 host_hash=$(hash_of sim/host sim/images/build.sh)
@@ -127,4 +164,4 @@ UNIT
   rm -rf "$work"
 fi
 docker image prune -f --filter label=org.spark-sim.simulated=true >/dev/null  # superseded builds
-log "images ready: $host_tag $sglang_tag"
+log "images ready: $host_tag $sglang_tag $infra_tag"

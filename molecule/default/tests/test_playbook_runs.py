@@ -1,5 +1,6 @@
-"""Bad inputs fail in the preflight, naming the variable, before the host changes; a check-mode
-run of the converged host reports no change. Runs ansible-playbook against the scenario's host."""
+"""ansible-playbook against the scenario's converged host: bad inputs fail in the preflight,
+naming the variable, before the host changes; check mode reports no change; a venv whose
+Python is gone is rebuilt. (The last test changes the host and converges it again.)"""
 import json
 import os
 import re
@@ -11,6 +12,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[3]
 PLAYBOOK = REPO / "playbooks" / "sglang.yml"
 
+testinfra_hosts = ["ansible://sparks"]
+
 BAD_INPUTS = [
     ("spark_host_allow_x86_64", "sometimes"),
     ("spark_host_toolkit_default_runtime", "perhaps"),
@@ -19,6 +22,8 @@ BAD_INPUTS = [
     ("spark_host_min_driver_version", "999.0"),
     ("spark_host_toolkit_packages", {"not": "a list"}),
     ("spark_host_docker_users", {"not": "a list"}),
+    ("spark_host_free_disk_min_gb", 10_000_000),
+    ("spark_host_free_disk_path", "var/lib"),
     ("python_venv_owner", "nosuchuser"),
     ("python_venv_owner", ""),
     ("python_venv_path", "venv/relative"),
@@ -27,8 +32,8 @@ BAD_INPUTS = [
 ]
 
 
-def run_playbook(*args, extra=None):
-    cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(PLAYBOOK), *args]
+def run_playbook(*args, extra=None, playbook=PLAYBOOK):
+    cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(playbook), *args]
     if extra is not None:
         cmd += ["-e", json.dumps(extra)]
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
@@ -64,3 +69,19 @@ def test_check_mode_on_converged_host_reports_no_change():
     out = result.stdout + result.stderr
     assert result.returncode == 0, out[-3000:]
     assert recap(out)["changed"] == 0, out[-3000:]
+
+
+VENV = "/home/spark/venv/gb10-training"
+
+
+def test_venv_whose_python_is_gone_is_rebuilt(host):
+    # As after an OS upgrade that removed the interpreter the venv was built with.
+    host.run(f"ln -sfn /usr/bin/python3.gone {VENV}/bin/python3")
+    assert host.run(f"{VENV}/bin/python -c 'import sys'").rc != 0
+    result = run_playbook(playbook=REPO / "playbooks" / "host.yml")
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-3000:]
+    assert recap(out)["changed"] > 0
+    assert "TASK [python_venv : Remove a venv whose Python is gone]" in out
+    version = host.run(f"runuser -u spark -- {VENV}/bin/hf version")
+    assert version.rc == 0 and "2.4.0" in version.stdout, version.stderr
