@@ -31,6 +31,7 @@ sim: venv docker ## build the simulated fleet's images, apt repo and SSH key (on
 	sim/images/build.sh
 	sim/toolkit/build-repo.sh .sim/apt
 	sim/fleet.sh key
+	python3 sim/hub/testhub.py --show-refs $$(cat sim/infra/hub.args) > .sim/hub-refs.json
 
 setup: sim ## everything the tests and the demo need
 

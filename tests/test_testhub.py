@@ -400,3 +400,13 @@ def test_gated_needs_token_and_a_served_repo(tmp_path):
     r = subprocess.run([sys.executable, str(HUB), "--port", "0", "--gated", REPO],
                        capture_output=True, text=True, timeout=20)
     assert r.returncode == 2 and "--gated" in r.stderr
+
+
+def test_show_refs_matches_what_the_hub_serves(hub):
+    r = subprocess.run([sys.executable, str(HUB), "--show-refs", "--model", "sim-org/Tiny-Extra-sim"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    refs = json.loads(r.stdout)
+    for repo_id in (REPO, "sim-org/Tiny-Extra-sim"):
+        status, _, body = hub.get("/api/models/%s/revision/main" % repo_id)
+        assert status == 200 and refs[repo_id]["main"] == json.loads(body)["sha"]

@@ -706,6 +706,8 @@ def main(argv=None):
     ap.add_argument("--interrupt-once", type=int, default=0, metavar="BYTES",
                     help="fault injection: cut the first full GET of each LFS file after BYTES")
     ap.add_argument("--quiet", action="store_true", help="no access log on stderr")
+    ap.add_argument("--show-refs", action="store_true",
+                    help="print {repo: {branch: commit sha}} as JSON and exit (for test inventories)")
     args = ap.parse_args(argv)
 
     for mid in args.model:
@@ -713,6 +715,9 @@ def main(argv=None):
             ap.error("--model must look like ORG/NAME: %r" % mid)
 
     repos = build_repos(args.model, args.weights_size)
+    if args.show_refs:
+        print(json.dumps({rid: dict(repo.branches) for rid, repo in sorted(repos.items())}, indent=1))
+        return 0
     if args.data_dir:
         write_data_dir(repos, args.data_dir)
     unknown = [g for g in args.gated if g not in repos]

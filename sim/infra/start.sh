@@ -22,4 +22,6 @@ http:
 CONF
 docker-registry serve /tmp/registry.yml &
 python3 -m http.server --bind 0.0.0.0 --directory /srv/apt 8080 &
-exec python3 /srv/sim/hub/testhub.py --host 0.0.0.0 --port 8081 ${SIM_HUB_ARGS:-}
+# One gated repo (sim-org/Gated-sim) with a test-only token: sim/infra/hub.args.
+# shellcheck disable=SC2046
+exec python3 /srv/sim/hub/testhub.py --host 0.0.0.0 --port 8081 $(cat /srv/sim/infra/hub.args)

@@ -37,7 +37,8 @@ def run_playbook(*args, extra=None, playbook=PLAYBOOK):
     if extra is not None:
         cmd += ["-e", json.dumps(extra)]
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_PIPELINING="True", ANSIBLE_ROLES_PATH=str(REPO / "roles"))
+               ANSIBLE_PIPELINING="True", ANSIBLE_ROLES_PATH=str(REPO / "roles"),
+               ANSIBLE_LIBRARY=str(REPO / "library"), ANSIBLE_FILTER_PLUGINS=str(REPO / "plugins" / "filter"))
     for name in ("ANSIBLE_FORCE_COLOR", "PY_COLORS"):  # molecule forces colour; the recap is parsed
         env.pop(name, None)
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)

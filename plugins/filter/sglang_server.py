@@ -1,0 +1,128 @@
+"""sglang_server_argv / sglang_server_flag_names / systemd_exec_quote: inventory dict -> SGLang argv -> ExecStart=.
+
+`sglang_server_args` in inventory is a dict of snake_case keys; `sglang_server_argv` is the one place that turns it
+into the argv of `python3 -m sglang.launch_server`, and `systemd_exec_quote` puts an argv on a unit's ExecStart= line
+so that systemd splits it back into exactly those words, with no specifier (%) or environment ($) expansion."""
+import json
+import re
+import unicodedata
+
+from ansible.errors import AnsibleFilterError
+
+KEY_RE = re.compile(r"[a-z][a-z0-9_]*")
+# A word is quoted when it is empty or holds one of these (or whitespace): systemd would otherwise split it, unquote
+# it, C-unescape it, expand it, or take a lone ";" as a command separator.
+_NEEDS_QUOTES = set("\"'\\$%;")
+
+
+def _control_char(text):
+    """The first control character in text (C0, DEL, C1; newline, CR and tab included), or None."""
+    return next((c for c in text if unicodedata.category(c) == "Cc"), None)
+
+
+def _scalar(key, value):
+    """One argv element from a str/int/float; bool, None and anything else are refused (naming the key)."""
+    if isinstance(value, bool) or value is None:
+        raise AnsibleFilterError(f"sglang_server_args.{key}: {value!r} is not allowed here (only in a top-level value)")
+    if isinstance(value, str):
+        bad = _control_char(value)
+        if bad is not None:
+            raise AnsibleFilterError(f"sglang_server_args.{key}: value contains a control character {bad!r} "
+                                     "(a newline or control character cannot be put safely in a unit file)")
+        return str(value)
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, float):
+        return repr(float(value))
+    raise AnsibleFilterError(f"sglang_server_args.{key}: unsupported value type {type(value).__name__}")
+
+
+def _plain(value):
+    """A deep copy in plain Python types: Ansible hands filters lazy/tagged dict and list subclasses, which json's
+    C encoder would read without templating their items."""
+    if isinstance(value, dict):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    for kind in (str, int, float):
+        if isinstance(value, kind):
+            return kind(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _render(args):
+    """[(flag, [value words])] in sorted key order, leaving out the flags that are dropped (False, None, [])."""
+    if not isinstance(args, dict):
+        raise AnsibleFilterError(f"sglang_server_args must be a dict, got {type(args).__name__}")
+    for key in args:
+        if not isinstance(key, str) or not KEY_RE.fullmatch(key):
+            raise AnsibleFilterError(f"sglang_server_args: bad key {key!r} (must match ^[a-z][a-z0-9_]*$)")
+    rendered = []
+    for key in sorted(args):
+        value = args[key]
+        flag = "--" + key.replace("_", "-")
+        if value is None or value is False:
+            continue
+        if value is True:
+            rendered.append((flag, []))
+        elif isinstance(value, (list, tuple)):
+            if value:
+                rendered.append((flag, [_scalar(key, item) for item in value]))
+        elif isinstance(value, dict):
+            try:
+                text = json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                raise AnsibleFilterError(f"sglang_server_args.{key}: cannot be written as JSON: {exc}") from exc
+            rendered.append((flag, [text]))
+        else:
+            rendered.append((flag, [_scalar(key, value)]))
+    return rendered
+
+
+def sglang_server_argv(args):
+    """The argv after `python3 -m sglang.launch_server`, from the inventory dict (see the module docstring)."""
+    argv = []
+    for flag, values in _render(args):
+        argv.append(flag)
+        argv.extend(values)
+    return argv
+
+
+def sglang_server_flag_names(args):
+    """The sorted `--flag` names sglang_server_argv emits for args (to check against the image's --help)."""
+    return sorted(flag for flag, _ in _render(args))
+
+
+def _quote_word(word):
+    if not isinstance(word, str):
+        raise AnsibleFilterError(f"systemd_exec_quote: argv element {word!r} is not a string")
+    bad = _control_char(word)
+    if bad is not None:
+        raise AnsibleFilterError(f"systemd_exec_quote: argv element {word!r} contains a control character {bad!r}")
+    word = str(word).replace("%", "%%").replace("$", "$$")
+    if word and not any(c.isspace() or c in _NEEDS_QUOTES for c in word):
+        return word
+    return '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def systemd_exec_quote(argv):
+    """One string for an ExecStart= line that systemd splits back into exactly argv.
+
+    A word is wrapped in double quotes when it is empty or holds whitespace, a quote, a backslash, $, % or ;
+    (inside, \\ -> \\\\ and " -> \\"); % -> %% and $ -> $$ everywhere, so no specifier or environment variable is
+    expanded. Control characters (newlines included) are refused. Meant for the words after the executable: on the
+    first word systemd reads the prefixes -@:+! even inside quotes."""
+    if isinstance(argv, (str, bytes)) or not isinstance(argv, (list, tuple)):
+        raise AnsibleFilterError(f"systemd_exec_quote needs a list of strings, got {type(argv).__name__}")
+    return " ".join(_quote_word(word) for word in argv)
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "sglang_server_argv": sglang_server_argv,
+            "sglang_server_flag_names": sglang_server_flag_names,
+            "systemd_exec_quote": systemd_exec_quote,
+        }

@@ -1,0 +1,372 @@
+"""Unit tests of the sglang_server_argv, sglang_server_flag_names and systemd_exec_quote filters
+(plugins/filter/sglang_server.py).
+
+The ExecStart= quoting is checked two ways: against systemd itself (`systemd-analyze verify` at debug log level
+dumps each loaded unit, with every command's argv after systemd's own unquoting and specifier expansion; the `$$`
+-> `$` step happens later, at exec time, and is applied here as systemd.service(5) documents it), and against a
+reference splitter written in this file from systemd.service(5) "Command lines" and systemd.unit(5) "Specifiers",
+which also runs where systemd-analyze is missing."""
+import importlib.util
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = importlib.util.spec_from_file_location("sglang_server_filter", ROOT / "plugins" / "filter" / "sglang_server.py")
+plugin = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(plugin)
+
+argv = plugin.sglang_server_argv
+flag_names = plugin.sglang_server_flag_names
+quote = plugin.systemd_exec_quote
+
+NASTY = 'a b "c" $HOME %h \\x'
+# Argv lists that must survive ExecStart= quoting unchanged.
+ROUND_TRIPS = [
+    ["--model-path", "/models/Qwen3-8B-NVFP4", "--tp-size", "1"],
+    [NASTY],
+    [""],
+    ["", "x", ""],
+    [";"], ["a;b"], ["x", ";", "y"],
+    ["100%", "%%", "%h", "%"],
+    ["$", "$$", "$HOME", "${HOME}", "a$b", "$1"],
+    ["\\", "\\\\", "\\x41", "\\n", "end\\"],
+    ['"', "'", "it's", 'say "hi"', "'single quoted'"],
+    ["  leading and trailing  ", "multiple   spaces"],
+    ["é", "naïve 🦙", "\u00a0nbsp"],
+    ["--json-model-override-args", '{"rope_scaling":{"factor":4.0,"type":"yarn"}}'],
+    ["*", "?", "[a]", "~", "`cmd`", "a|b", "a&b", "<x>", "#hash", "-dash", "@at", "+plus", "!bang", ":colon"],
+]
+
+
+# --- sglang_server_argv: keys, order, value types -------------------------------------------------------------
+
+def test_example_inventory_args_render_in_sorted_key_order():
+    args = {"model_path": "/models/Qwen3-8B-NVFP4", "mem_fraction_static": 0.8, "enable_torch_compile": True,
+            "quantization": "modelopt_fp4"}
+    assert argv(args) == ["--enable-torch-compile", "--mem-fraction-static", "0.8",
+                          "--model-path", "/models/Qwen3-8B-NVFP4", "--quantization", "modelopt_fp4"]
+
+
+def test_order_does_not_depend_on_dict_order():
+    items = [("tp_size", 2), ("a0", 1), ("a_b", True), ("zz", "x"), ("ab", [1, 2])]
+    expected = argv(dict(items))
+    assert argv(dict(reversed(items))) == expected
+    # Keys sort "a0" < "a_b" ("0" < "_"); the flag names sort "--a-b" < "--a0" ("-" < "0").
+    assert expected == ["--a0", "1", "--a-b", "--ab", "1", "2", "--tp-size", "2", "--zz", "x"]
+    assert flag_names(dict(reversed(items))) == ["--a-b", "--a0", "--ab", "--tp-size", "--zz"]
+
+
+def test_keys_map_underscores_to_dashes():
+    assert argv({"mem_fraction_static": 1}) == ["--mem-fraction-static", "1"]
+    assert argv({"x": 1, "tp2": 1, "a_1_b": 1}) == ["--a-1-b", "1", "--tp2", "1", "--x", "1"]
+
+
+@pytest.mark.parametrize("key", ["Model_path", "model-path", "_x", "1x", "", "a b", "a.b", "--tp", "é", "x\n"])
+def test_bad_keys_are_refused_naming_the_key(key):
+    with pytest.raises(AnsibleFilterError, match=re.escape(repr(key))):
+        argv({"ok": 1, key: 1})
+
+
+def test_non_string_key_and_non_dict_args_are_refused():
+    with pytest.raises(AnsibleFilterError, match="bad key 1"):
+        argv({1: "x"})
+    for bad in (None, ["--tp-size", "1"], "tp_size=1"):
+        with pytest.raises(AnsibleFilterError, match="must be a dict"):
+            argv(bad)
+
+
+def test_bools_and_none():
+    assert argv({"enable_metrics": True, "disable_radix_cache": False, "chat_template": None}) == ["--enable-metrics"]
+    assert argv({"a": False, "b": None}) == [] and argv({}) == []
+
+
+def test_ints_and_floats():
+    assert argv({"port": 30000, "tp_size": 0, "neg": -1}) == ["--neg", "-1", "--port", "30000", "--tp-size", "0"]
+    assert argv({"a": 0.8, "b": 1e-05, "c": 1.0, "d": 0.1 + 0.2, "e": 2.5e10, "f": -0.5}) == [
+        "--a", "0.8", "--b", "1e-05", "--c", "1.0", "--d", "0.30000000000000004", "--e", "25000000000.0", "--f", "-0.5"]
+
+
+def test_bool_is_not_treated_as_int():
+    assert argv({"x": True}) == ["--x"]  # not ["--x", "1"]
+    with pytest.raises(AnsibleFilterError, match="sglang_server_args.x"):
+        argv({"x": [True]})
+
+
+def test_strings_are_one_argv_element_each():
+    assert argv({"served_model_name": "my model", "s": NASTY, "e": "", "q": "it's \"q\""}) == [
+        "--e", "", "--q", "it's \"q\"", "--s", NASTY, "--served-model-name", "my model"]
+
+
+@pytest.mark.parametrize("value", ["a\nb", "trailing\n", "cr\r", "tab\there", "nul\x00", "del\x7f", "c1\x85"])
+def test_newlines_and_control_characters_are_refused_naming_the_key(value):
+    with pytest.raises(AnsibleFilterError, match="sglang_server_args.chat_template"):
+        argv({"chat_template": value})
+    with pytest.raises(AnsibleFilterError, match="sglang_server_args.cuda_graph_bs"):
+        argv({"cuda_graph_bs": ["1", value]})
+
+
+def test_lists_and_tuples_repeat_no_flag():
+    assert argv({"cuda_graph_bs": [1, 2, 4]}) == ["--cuda-graph-bs", "1", "2", "4"]
+    assert argv({"x": ("a b", 0.5, "")}) == ["--x", "a b", "0.5", ""]
+    assert argv({"cuda_graph_bs": [], "y": ()}) == []
+    assert flag_names({"cuda_graph_bs": [], "y": [1]}) == ["--y"]
+
+
+@pytest.mark.parametrize("item", [True, False, None, [1], {"a": 1}, {1, 2}, b"x"])
+def test_lists_refuse_non_scalars_naming_the_key(item):
+    with pytest.raises(AnsibleFilterError, match="sglang_server_args.cuda_graph_bs"):
+        argv({"cuda_graph_bs": [1, item]})
+
+
+def test_dicts_become_compact_sorted_json():
+    value = {"rope_scaling": {"type": "yarn", "factor": 4.0}, "a": [1, None, True, "x y"]}
+    [flag, text] = argv({"json_model_override_args": value})
+    assert flag == "--json-model-override-args"
+    assert text == '{"a":[1,null,true,"x y"],"rope_scaling":{"factor":4.0,"type":"yarn"}}'
+    assert json.loads(text) == value
+    assert argv({"j": {}}) == ["--j", "{}"]
+    assert argv({"j": {"s": "line\nbreak"}}) == ["--j", '{"s":"line\\nbreak"}']  # JSON escapes it: no raw newline
+
+
+@pytest.mark.parametrize("value", [{"a": {1, 2}}, {"a": float("nan")}, {"a": b"x"}, {"a": object()}])
+def test_dicts_that_are_not_json_are_refused_naming_the_key(value):
+    with pytest.raises(AnsibleFilterError, match="sglang_server_args.j"):
+        argv({"j": value})
+
+
+@pytest.mark.parametrize("value", [{1, 2}, b"bytes", object(), frozenset()])
+def test_unsupported_value_types_are_refused_naming_the_key(value):
+    with pytest.raises(AnsibleFilterError, match="sglang_server_args.weird"):
+        argv({"weird": value})
+
+
+def test_str_int_float_dict_list_subclasses_like_ansibles_are_accepted():
+    class Text(str):
+        pass
+
+    class Int(int):
+        def __str__(self):
+            return "tagged"
+
+    class Float(float):
+        def __repr__(self):
+            return "tagged"
+
+    class Dict(dict):
+        pass
+
+    class List(list):
+        pass
+
+    out = argv(Dict({Text("model_path"): Text("/m"), "i": Int(3), "f": Float(0.8), "l": List([Text("a"), Int(1)]),
+                     "d": Dict({"k": List([Float(1.5)])})}))
+    assert out == ["--d", '{"k":[1.5]}', "--f", "0.8", "--i", "3", "--l", "a", "1", "--model-path", "/m"]
+    assert all(type(word) is str for word in out)
+
+
+# --- sglang_server_flag_names -----------------------------------------------------------------------------------
+
+def test_flag_names_match_what_argv_emits():
+    args = {"model_path": "/m", "enable_metrics": True, "disable_cuda_graph": False, "chat_template": None,
+            "cuda_graph_bs": [], "tp_size": 1, "json_model_override_args": {"x": 1}, "host": "--not-a-flag"}
+    names = flag_names(args)
+    assert names == ["--enable-metrics", "--host", "--json-model-override-args", "--model-path", "--tp-size"]
+    assert names == sorted(names)
+    assert set(names) <= set(argv(args)) and "--not-a-flag" not in names
+
+
+def test_flag_names_validate_like_argv():
+    with pytest.raises(AnsibleFilterError, match="'Bad'"):
+        flag_names({"Bad": 1})
+    with pytest.raises(AnsibleFilterError, match="sglang_server_args.x"):
+        flag_names({"x": "a\nb"})
+
+
+# --- systemd_exec_quote -----------------------------------------------------------------------------------------
+
+def reference_split(line):
+    """An ExecStart= value split the way systemd.service(5)/systemd.unit(5) document it, in systemd's order:
+    specifiers (%%) over the whole line at load time; then words split on whitespace, with double or single quotes
+    and C-style backslash escapes; an unquoted lone ";" separates commands (refused here); then, at exec time,
+    "$$" -> "$" while any other "$" would expand a variable (refused here)."""
+    def specifier(match):
+        assert match.group(0) == "%%", f"specifier {match.group(0)!r} would be expanded"
+        return "%"
+    line = re.sub(r"%.?", specifier, line, flags=re.S)
+    escapes = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "s": " ",
+               "\\": "\\", '"': '"', "'": "'"}
+    words, i = [], 0
+    while True:
+        while i < len(line) and line[i] in " \t\n\r":
+            i += 1
+        if i == len(line):
+            break
+        word, quote_char, bare = "", None, True
+        while i < len(line) and (quote_char or line[i] not in " \t\n\r"):
+            c = line[i]
+            if c == "\\":
+                nxt = line[i + 1]
+                assert nxt in escapes, f"escape \\{nxt} is not one systemd_exec_quote should produce"
+                word += escapes[nxt]
+                i += 2
+                continue
+            if quote_char:
+                if c == quote_char:
+                    quote_char = None
+                else:
+                    word += c
+            elif c in "\"'":
+                quote_char, bare = c, False
+            else:
+                word += c
+            i += 1
+        assert quote_char is None, "unterminated quote"
+        assert not (bare and word == ";"), "a lone ; would end the command"
+        words.append(word)
+    return [exec_time_env(word) for word in words]
+
+
+def exec_time_env(word):
+    """systemd.service(5): "$$" passes a literal "$"; any other "$" would be an environment variable reference."""
+    assert re.fullmatch(r"(?:[^$]|\$\$)*", word), f"{word!r} holds a $ that systemd would expand"
+    return word.replace("$$", "$")
+
+
+def test_quoting_examples():
+    assert quote(["--model-path", "/models/Qwen3-8B-NVFP4", "--tp-size", "1"]) == \
+        "--model-path /models/Qwen3-8B-NVFP4 --tp-size 1"
+    assert quote([NASTY]) == '"a b \\"c\\" $$HOME %%h \\\\x"'
+    assert quote([""]) == '""'
+    assert quote([";", "100%", "$x", "it's"]) == '";" "100%%" "$$x" "it\'s"'
+    assert quote([]) == ""
+    assert quote(("a", "b")) == "a b"
+
+
+@pytest.mark.parametrize("words", ROUND_TRIPS, ids=lambda words: repr(words)[:40])
+def test_quoting_round_trips_through_the_reference_splitter(words):
+    assert reference_split(quote(words)) == words
+
+
+def test_reference_splitter_catches_unsafe_lines():
+    for line in ["a ; b", "%h", "$HOME", '"unterminated', "100%"]:
+        with pytest.raises(AssertionError):
+            reference_split(line)
+
+
+@pytest.mark.parametrize("words", [["--tp-size", "1", "--model-path", "/models/x"], ["a b", "it's"], ["", "x"],
+                                   ['say "hi"', "back\\slash"], ["a;b", "plain-word_1.5"]])
+def test_shlex_agrees_on_cases_without_percent_or_dollar(words):
+    # POSIX shell and systemd quoting coincide for these characters (no %, $ nor ; on their own).
+    assert shlex.split(quote(words)) == words
+
+
+@pytest.mark.parametrize("word", ["a\nb", "x\r", "tab\t", "\x00", "bell\x07", "del\x7f", "c1\x9b"])
+def test_quoting_refuses_newlines_and_control_characters(word):
+    with pytest.raises(AnsibleFilterError, match="control character"):
+        quote(["ok", word])
+
+
+@pytest.mark.parametrize("bad", ["a b", b"x", None, 3, {"a": 1}, ["ok", 1], ["ok", None], ["ok", ["x"]]])
+def test_quoting_refuses_what_is_not_a_list_of_strings(bad):
+    with pytest.raises(AnsibleFilterError, match="systemd_exec_quote"):
+        quote(bad)
+
+
+def test_argv_then_quote_round_trips():
+    args = {"model_path": "/models/My Model", "chat_template": NASTY, "cuda_graph_bs": [1, 2, 4],
+            "json_model_override_args": {"note": "50% of $MEM", "q": '"'}, "enable_metrics": True, "api_key": ""}
+    assert reference_split(quote(argv(args))) == argv(args)
+
+
+SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
+
+
+def systemd_split(command_lines, tmp_path):
+    """Each ExecStart= value as systemd loads it: `systemd-analyze verify` at debug level dumps the unit, one
+    "Command Line:" per command, re-quoted by systemd (quote_command_line: a word is bare or in double quotes with
+    \\-escapes); the exec-time "$$" -> "$" is applied after."""
+    unit = tmp_path / "sglang-quote-check.service"
+    unit.write_text("[Unit]\nDescription=quote check\n[Service]\nType=oneshot\n"
+                    + "".join(f"ExecStart=/bin/echo {line}\n" for line in command_lines))
+    env = dict(os.environ, SYSTEMD_LOG_LEVEL="debug", SYSTEMD_LOG_TARGET="console", SYSTEMD_PAGER="cat")
+    proc = subprocess.run([SYSTEMD_ANALYZE, "verify", "--man=no", "--generators=no", str(unit)],
+                          capture_output=True, text=True, env=env, timeout=60, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output
+    dumped = re.findall(r"^\s*Command Line: (.*)$", output, flags=re.M)
+    assert len(dumped) == len(command_lines), output
+    token = re.compile(r'"((?:[^"\\]|\\.)*)"|([^ "]+)')  # systemd joins the words with single spaces
+    split = []
+    for line in dumped:
+        words = []
+        for match in token.finditer(line):
+            if match.group(2) is not None:
+                words.append(match.group(2))
+            else:
+                words.append(re.sub(r"\\(.)", r"\1", match.group(1)))
+        assert words[0] == "/bin/echo", line
+        split.append([exec_time_env(word) for word in words[1:]])
+    return split
+
+
+def test_quoting_round_trips_through_systemd(tmp_path):
+    cases = ROUND_TRIPS + [argv({"model_path": "/models/My Model", "chat_template": NASTY, "api_key": "",
+                                 "cuda_graph_bs": [1, 2], "json_model_override_args": {"note": "50% of $MEM"}})]
+    if SYSTEMD_ANALYZE is None:  # not a skip: the documented rules still get checked
+        for words in cases:
+            assert reference_split(quote(words)) == words
+        return
+    assert systemd_split([quote(words) for words in cases], tmp_path) == cases
+
+
+def test_systemd_check_notices_unquoted_lines(tmp_path):
+    # The systemd oracle is sharp: the same words joined naively come back different.
+    if SYSTEMD_ANALYZE is None:
+        return
+    split = systemd_split(["x" + NASTY.replace("$", ""), "100%%"], tmp_path)  # no $: exec_time_env would refuse it
+    assert split[0][:4] == ["xa", "b", "c", "HOME"] and "%h" not in split[0]  # split, unquoted, %h expanded
+    assert split[1] == ["100%"]
+
+
+# --- registration and Ansible's real templar --------------------------------------------------------------------
+
+def test_filters_are_registered():
+    filters = plugin.FilterModule().filters()
+    assert filters == {"sglang_server_argv": plugin.sglang_server_argv,
+                       "sglang_server_flag_names": plugin.sglang_server_flag_names,
+                       "systemd_exec_quote": plugin.systemd_exec_quote}
+
+
+def run_ansible(tmp_path, *args):
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FILTER_PLUGINS="plugins/filter",
+               ANSIBLE_CALLBACK_RESULT_FORMAT="json", ANSIBLE_LOCAL_TEMP=str(tmp_path), ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run([str(ROOT / ".venv" / "bin" / "ansible"), "localhost", "-i", "localhost,", "-c", "local",
+                           "-m", "debug", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(proc.stdout.split("=>", 1)[1])["msg"]
+
+
+def test_renders_through_ansibles_templar(tmp_path):
+    msg = run_ansible(tmp_path, "-a", "msg={{ {'tp_size': 1, 'enable_metrics': true} | sglang_server_argv }}")
+    assert msg == ["--enable-metrics", "--tp-size", "1"]
+
+
+def test_ansible_vars_render_to_a_quoted_exec_line(tmp_path):
+    # Extra vars arrive as Ansible's own (tagged, lazily templated) types; the nested "{{ note }}" must be templated
+    # before it is written as JSON.
+    extra = {"sargs": {"model_path": "/models/My Model", "cuda_graph_bs": [1, 2], "mem_fraction_static": 0.8,
+                       "disable_radix_cache": False, "json_model_override_args": {"note": "{{ note }}"}},
+             "note": "50% of $MEM"}
+    msg = run_ansible(tmp_path, "-e", json.dumps(extra),
+                      "-a", "msg={{ sargs | sglang_server_argv | systemd_exec_quote }}")
+    assert msg == ('--cuda-graph-bs 1 2 --json-model-override-args "{\\"note\\":\\"50%% of $$MEM\\"}" '
+                   '--mem-fraction-static 0.8 --model-path "/models/My Model"')
