@@ -26,6 +26,7 @@ SPEC.loader.exec_module(plugin)
 argv = plugin.sglang_server_argv
 flag_names = plugin.sglang_server_flag_names
 quote = plugin.systemd_exec_quote
+FILTERS = plugin.FilterModule().filters()
 
 NASTY = 'a b "c" $HOME %h \\x'
 # Argv lists that must survive ExecStart= quoting unchanged.
@@ -342,7 +343,8 @@ def test_filters_are_registered():
     filters = plugin.FilterModule().filters()
     assert filters == {"sglang_server_argv": plugin.sglang_server_argv,
                        "sglang_server_flag_names": plugin.sglang_server_flag_names,
-                       "systemd_exec_quote": plugin.systemd_exec_quote}
+                       "systemd_exec_quote": plugin.systemd_exec_quote,
+                       "sglang_server_instances_plan": plugin.sglang_server_instances_plan}
 
 
 def run_ansible(tmp_path, *args):
@@ -370,3 +372,30 @@ def test_ansible_vars_render_to_a_quoted_exec_line(tmp_path):
                       "-a", "msg={{ sargs | sglang_server_argv | systemd_exec_quote }}")
     assert msg == ('--cuda-graph-bs 1 2 --json-model-override-args "{\\"note\\":\\"50%% of $$MEM\\"}" '
                    '--mem-fraction-static 0.8 --model-path "/models/My Model"')
+
+
+# --- sglang_server_instances_plan -------------------------------------------------------------------------------
+def test_instances_plan_merges_defaults_inventory_and_instance_args():
+    plan = FILTERS["sglang_server_instances_plan"](
+        [{"name": "main"}, {"name": "small", "args": {"port": 30001, "model_path": "/models/S"}, "env": {"A": "1"}}],
+        {"host": "0.0.0.0", "port": 30000, "mem_fraction_static": 0.8},
+        {"model_path": "/models/M", "mem_fraction_static": 0.4})
+    assert plan == [
+        {"name": "main", "args": {"host": "0.0.0.0", "port": 30000, "mem_fraction_static": 0.4, "model_path": "/models/M"},
+         "env": {}},
+        {"name": "small", "args": {"host": "0.0.0.0", "port": 30001, "mem_fraction_static": 0.4, "model_path": "/models/S"},
+         "env": {"A": "1"}},
+    ]
+
+
+@pytest.mark.parametrize("instances,message", [
+    ([{"name": "Main"}], r"sglang_server_instances\[0\]\.name"),
+    ([{"name": ""}], r"sglang_server_instances\[0\]\.name"),
+    ([{}], r"sglang_server_instances\[0\]\.name"),
+    (["main"], r"sglang_server_instances\[0\]\.name"),
+    ([{"name": "a"}, {"name": "b/c"}], r"sglang_server_instances\[1\]\.name"),
+    ([{"name": "a"}, {"name": "a"}], "used twice"),
+])
+def test_instances_plan_refuses_bad_names(instances, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        FILTERS["sglang_server_instances_plan"](instances, {}, {})

@@ -119,10 +119,34 @@ def systemd_exec_quote(argv):
     return " ".join(_quote_word(word) for word in argv)
 
 
+NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
+
+
+def sglang_server_instances_plan(instances, default_args, args):
+    """Each instance with its flags merged: role defaults < sglang_server_args < the instance's args.
+
+    Refuses (naming the variable) an instance without a valid, unique name: the name becomes
+    the unit sglang-<name>.service and the container sglang-<name>."""
+    plan, seen = [], set()
+    for index, instance in enumerate(instances or []):
+        name = instance.get("name") if isinstance(instance, dict) else None
+        if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+            raise AnsibleFilterError(f"sglang_server_instances[{index}].name must match {NAME_RE.pattern}, got {name!r}")
+        if name in seen:
+            raise AnsibleFilterError(f"sglang_server_instances: the name {name!r} is used twice")
+        seen.add(name)
+        merged = dict(default_args or {})
+        merged.update(args or {})
+        merged.update(instance.get("args") or {})
+        plan.append({"name": name, "args": merged, "env": dict(instance.get("env") or {})})
+    return plan
+
+
 class FilterModule:
     def filters(self):
         return {
             "sglang_server_argv": sglang_server_argv,
             "sglang_server_flag_names": sglang_server_flag_names,
             "systemd_exec_quote": systemd_exec_quote,
+            "sglang_server_instances_plan": sglang_server_instances_plan,
         }

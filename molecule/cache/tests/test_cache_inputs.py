@@ -1,28 +1,22 @@
 """Bad inputs fail before any download, with a clear message; the hub token never shows,
 even at -vvv. Runs ansible-playbook against the converged scenario."""
 import json
-import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(REPO / "molecule" / "shared"))
+import playbook_run  # noqa: E402
 REFS = json.loads((REPO / ".sim" / "hub-refs.json").read_text())
 TOKEN = "hf_SIMULATED_test_token_not_a_secret"
 
 
 def run_playbook(*args, extra=None):
-    cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(REPO / "playbooks" / "sglang.yml"), *args]
-    if extra is not None:
-        cmd += ["-e", json.dumps(extra)]
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_PIPELINING="True",
-               ANSIBLE_ROLES_PATH=str(REPO / "roles"), ANSIBLE_LIBRARY=str(REPO / "library"),
-               ANSIBLE_FILTER_PLUGINS=str(REPO / "plugins" / "filter"))
-    for name in ("ANSIBLE_FORCE_COLOR", "PY_COLORS"):
-        env.pop(name, None)
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    return playbook_run.run_playbook("sglang.yml", *args, extra=extra)
 
 
 def hub_bytes():

@@ -1,15 +1,14 @@
 """ansible-playbook against the scenario's converged host: bad inputs fail in the preflight,
 naming the variable, before the host changes; check mode reports no change; a venv whose
 Python is gone is rebuilt. (The last test changes the host and converges it again.)"""
-import json
-import os
-import re
-import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(REPO / "molecule" / "shared"))
+import playbook_run  # noqa: E402
 PLAYBOOK = REPO / "playbooks" / "sglang.yml"
 
 testinfra_hosts = ["ansible://sparks"]
@@ -33,21 +32,11 @@ BAD_INPUTS = [
 
 
 def run_playbook(*args, extra=None, playbook=PLAYBOOK):
-    cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(playbook), *args]
-    if extra is not None:
-        cmd += ["-e", json.dumps(extra)]
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_PIPELINING="True", ANSIBLE_ROLES_PATH=str(REPO / "roles"),
-               ANSIBLE_LIBRARY=str(REPO / "library"), ANSIBLE_FILTER_PLUGINS=str(REPO / "plugins" / "filter"))
-    for name in ("ANSIBLE_FORCE_COLOR", "PY_COLORS"):  # molecule forces colour; the recap is parsed
-        env.pop(name, None)
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    return playbook_run.run_playbook(playbook.name, *args, extra=extra)
 
 
 def recap(output):
-    match = re.search(r"spark-sim-1\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", output)
-    assert match, output[-3000:]
-    return dict(zip(("ok", "changed", "unreachable", "failed"), map(int, match.groups())))
+    return playbook_run.recap(output)["spark-sim-1"]
 
 
 @pytest.mark.parametrize("name,value", BAD_INPUTS, ids=[f"{n}={v!r}" for n, v in BAD_INPUTS])

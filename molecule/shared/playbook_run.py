@@ -1,0 +1,30 @@
+"""Run a project playbook against a molecule scenario's converged hosts (for testinfra tests)."""
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_playbook(playbook="sglang.yml", *args, extra=None, timeout=900):
+    cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(REPO / "playbooks" / playbook), *args]
+    if extra is not None:
+        cmd += ["-e", json.dumps(extra)]
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_PIPELINING="True",
+               ANSIBLE_ROLES_PATH=str(REPO / "roles"), ANSIBLE_LIBRARY=str(REPO / "library"),
+               ANSIBLE_FILTER_PLUGINS=str(REPO / "plugins" / "filter"))
+    for name in ("ANSIBLE_FORCE_COLOR", "PY_COLORS"):  # molecule forces colour; the recap is parsed
+        env.pop(name, None)
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def recap(output):
+    """{host: {ok, changed, unreachable, failed}} from a run's PLAY RECAP."""
+    counts = {}
+    for host, *numbers in re.findall(
+            r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", output, re.M):
+        counts[host] = dict(zip(("ok", "changed", "unreachable", "failed"), map(int, numbers)))
+    assert counts, output[-3000:]
+    return counts
