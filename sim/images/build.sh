@@ -23,6 +23,7 @@ need() {
   command -v "$1" >/dev/null 2>&1 && return 0
   [ "$(id -u)" -eq 0 ] || { log "'$1' is missing; install package '$2'"; exit 1; }
   log "installing $2"
+  apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
 }
 need debootstrap debootstrap
@@ -65,21 +66,33 @@ if [ "$force" = --force ] || [ "$(current_hash $sglang_tag)" != "$sglang_hash" ]
   cp -r "$repo/sim/sglang_sim/sglang" "$work/opt/sglang-sim/"
   find "$work/opt/sglang-sim" -name __pycache__ -prune -exec rm -rf {} +
   echo "sglang-sim: SIMULATED SGLang server image (no GPU); inputs $sglang_hash" >"$work/etc/sglang-sim-release"
-  log "importing $sglang_tag"
-  tar -C "$work" -c . | docker import \
-    -c 'ENV PYTHONPATH=/opt/sglang-sim' \
-    -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-    -c 'WORKDIR /' \
-    -c 'CMD ["python3", "-m", "sglang.launch_server", "--help"]' \
-    -c "LABEL org.spark-sim.inputs=$sglang_hash org.spark-sim.simulated=true" \
-    - "$sglang_tag" >/dev/null
+  tar -C "$work" -cf "$cache/sglang-rootfs.tar" .
+  for variant in sim sim-never-healthy; do
+    # The second variant is a "bad release": same files, but its server never gets healthy.
+    fail_env=()
+    [ "$variant" = sim ] || fail_env=(-c 'ENV SGLANG_SIM_FAIL=never_healthy')
+    log "importing spark-sim/sglang:$variant"
+    docker import \
+      -c 'ENV PYTHONPATH=/opt/sglang-sim' \
+      -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+      "${fail_env[@]}" \
+      -c 'WORKDIR /' \
+      -c 'CMD ["python3", "-m", "sglang.launch_server", "--help"]' \
+      -c "LABEL org.spark-sim.inputs=$sglang_hash org.spark-sim.simulated=true" \
+      "$cache/sglang-rootfs.tar" "spark-sim/sglang:$variant" >/dev/null
+  done
+  rm -f "$cache/sglang-rootfs.tar"
   rm -rf "$work"
-  rm -f "$out/sglang-sim.tar"
+  rm -f "$out/sglang-sim.tar" "$out/sglang-sim-never-healthy.tar"
 fi
-# The archive that sim hosts 'docker load' (stands in for a registry pull).
-if [ ! -s "$out/sglang-sim.tar" ]; then
-  docker save -o "$out/sglang-sim.tar.tmp" "$sglang_tag" && mv "$out/sglang-sim.tar.tmp" "$out/sglang-sim.tar"
-fi
+# The archives that sim hosts 'docker load' (stands in for a registry pull) and that fill the
+# upstream registry.
+for variant in sim sim-never-healthy; do
+  archive="$out/sglang-$variant.tar"
+  if [ ! -s "$archive" ]; then
+    docker save -o "$archive.tmp" "spark-sim/sglang:$variant" && mv "$archive.tmp" "$archive"
+  fi
+done
 
 # --- the upstream registry's content ---------------------------------------------
 # sim-infra serves .sim/registry as the fleet's upstream registry (it stands in for Docker Hub).
@@ -93,14 +106,17 @@ if [ ! -s "$out/sglang-sim.digest" ] || [ "$out/sglang-sim.digest" -ot "$out/sgl
   docker-registry serve "$cache/registry-fill.yml" >"$cache/registry-fill.log" 2>&1 &
   reg_pid=$!
   for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.2; done
-  skopeo copy -q --dest-tls-verify=false "docker-archive:$out/sglang-sim.tar" \
-    "docker://127.0.0.1:$port/lmsysorg/sglang:spark-sim"
-  curl -fsI -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
-    "http://127.0.0.1:$port/v2/lmsysorg/sglang/manifests/spark-sim" \
-    | tr -d '\r' | awk -F': ' 'tolower($1)=="docker-content-digest" {print $2}' >"$out/sglang-sim.digest.tmp"
+  push() {  # archive tag digest-file
+    skopeo copy -q --dest-tls-verify=false "docker-archive:$1" "docker://127.0.0.1:$port/lmsysorg/sglang:$2"
+    curl -fsI -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+      "http://127.0.0.1:$port/v2/lmsysorg/sglang/manifests/$2" \
+      | tr -d '\r' | awk -F': ' 'tolower($1)=="docker-content-digest" {print $2}' >"$3.tmp"
+    grep -q '^sha256:' "$3.tmp" || { log "could not read the digest of lmsysorg/sglang:$2"; kill "$reg_pid"; exit 1; }
+    mv "$3.tmp" "$3"
+  }
+  push "$out/sglang-sim-never-healthy.tar" spark-sim-never-healthy "$out/sglang-sim-never-healthy.digest"
+  push "$out/sglang-sim.tar" spark-sim "$out/sglang-sim.digest"
   kill "$reg_pid"; wait "$reg_pid" 2>/dev/null || true
-  grep -q '^sha256:' "$out/sglang-sim.digest.tmp" || { log "could not read the pushed image's digest"; exit 1; }
-  mv "$out/sglang-sim.digest.tmp" "$out/sglang-sim.digest"
   log "upstream registry holds lmsysorg/sglang@$(cat "$out/sglang-sim.digest")"
 fi
 

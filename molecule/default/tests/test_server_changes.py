@@ -55,16 +55,20 @@ def test_a_changed_flag_restarts_only_its_instance(host):
     assert result.returncode == 0 and playbook_run.recap(out)["spark-sim-1"]["changed"] == 0, out[-3000:]
 
 
-def test_a_never_healthy_configuration_is_rolled_back(host):
-    main_before = started_at(host, "main")
-    result, out = deploy({"sglang_server_ready_timeout": 8, "sglang_server_instances": [
-        {"name": "main"}, {"name": "second", "args": SECOND, "env": {"SGLANG_SIM_FAIL": "never_healthy"}}]})
+def test_an_image_that_never_gets_healthy_is_rolled_back(host):
+    # A "bad release": the same server, but it never finishes warming up (sim failure mode).
+    good = host.check_output("docker inspect --format '{{.Config.Image}}' sglang-main")
+    bad = "lmsysorg/sglang@" + (REPO / ".sim" / "images" / "sglang-sim-never-healthy.digest").read_text().strip()
+    second_before = started_at(host, "second")
+    result, out = deploy({"sglang_server_image": bad, "sglang_server_ready_timeout": 8})
     assert result.returncode != 0, out[-3000:]
-    assert "instance second was not healthy" in out
+    assert "instance main was not healthy" in out
     assert "Rolled back to the last good configuration, which is healthy again" in out
-    assert healthy(host, 30001) and healthy(host, 30000)
-    assert "SGLANG_SIM_FAIL" not in host.file("/etc/sglang/second.env").content_string
-    assert started_at(host, "main") == main_before
+    assert healthy(host, 30000) and healthy(host, 30001)
+    assert host.check_output("docker inspect --format '{{.Config.Image}}' sglang-main") == good
+    assert bad not in host.file("/etc/systemd/system/sglang-main.service").content_string
+    # The run stopped at the first failing instance: the other one was never touched.
+    assert started_at(host, "second") == second_before
     result, out = deploy()
     assert result.returncode == 0 and playbook_run.recap(out)["spark-sim-1"]["changed"] == 0, out[-3000:]
 
