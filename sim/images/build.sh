@@ -29,6 +29,7 @@ need() {
 need debootstrap debootstrap
 need skopeo skopeo
 need docker-registry docker-registry
+need apt-ftparchive apt-utils   # for sim/toolkit/build-repo.sh
 
 hash_of() {  # hash of the listed files and directories (content and names)
   (cd "$repo" && find "$@" -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16
