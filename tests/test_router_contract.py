@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sglang_sim_helpers import (  # noqa: E402
     LOCALHOST,
     Proc,
-    free_port,
+    free_ports,
     metric_value,
     module_server,
     sim_env,
@@ -33,13 +33,14 @@ WORKER_ARGS = ["--model-path", "org/sim-model-7b", "--served-model-name", "sim-m
 
 class Router(Proc):
     def __init__(self, worker_urls, log_path, extra=()):
-        self.port = free_port()
+        # Router and its Prometheus port from one call: two separate calls can return the same port.
+        self.port, metrics_port = free_ports(2)
         self.url = f"http://{LOCALHOST}:{self.port}"
         cmd = [sys.executable, "-m", "sglang_router.launch_router",
                "--worker-urls", *worker_urls,
                "--policy", "round_robin",
                "--host", LOCALHOST, "--port", str(self.port),
-               "--prometheus-host", LOCALHOST, "--prometheus-port", str(free_port()),
+               "--prometheus-host", LOCALHOST, "--prometheus-port", str(metrics_port),
                "--health-check-interval-secs", "1",
                "--health-failure-threshold", "2",
                "--worker-startup-check-interval", "1",
