@@ -9,7 +9,6 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SCENARIOS := $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
-SIM_SPARKS ?= 2
 
 .PHONY: help setup venv docker sim lint pytest molecule test test-fast demo demo-down clean
 
@@ -50,8 +49,8 @@ test-fast: lint pytest ## lint and pytest, no molecule
 
 test: lint pytest molecule ## the whole suite, as CI runs it
 
-demo: setup ## bring up $(SIM_SPARKS) simulated Sparks and run playbooks/sglang.yml against them
-	sim/fleet.sh up $(SIM_SPARKS)
+demo: setup ## bring up the simulated Sparks of inventory/sim and run playbooks/sglang.yml against them
+	sim/fleet.sh up
 	ansible-playbook -i inventory/sim/hosts.yml playbooks/sglang.yml
 
 demo-down: ## remove the simulated Sparks of the demo
