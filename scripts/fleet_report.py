@@ -205,13 +205,14 @@ def load_baseline(spec, run_dir):
     return str(path), data["rows"]
 
 
-def gate(rows, base_rows, drop, growth):
+def gate(rows, base_rows, drop, growth, ttft_floor=0.0):
     """Compare matched rows; -> dict with regressions, compared, not_compared, skipped."""
     base = {tuple(r.get(k) for k in KEY): r for r in base_rows if isinstance(r, dict)}
     out = {"regressions": [], "compared": 0, "not_compared": [], "skipped": []}
-    # (metric, label, unit, sign, limit): a regression is sign * change > limit.
-    checks = [("total_throughput", "total token throughput", "tok/s", -1, drop),
-              ("p99_ttft_ms", "p99 TTFT", "ms", 1, growth)]
+    # (metric, label, unit, sign, limit, floor): a regression is sign * change > limit and an
+    # absolute difference above floor (a few ms of p99 TTFT is noise, not a regression).
+    checks = [("total_throughput", "total token throughput", "tok/s", -1, drop, 0.0),
+              ("p99_ttft_ms", "p99 TTFT", "ms", 1, growth, ttft_floor)]
     for row in rows:
         key = tuple(row[k] for k in KEY)
         where = (f"{row['host']} instance={row['instance']} profile={row['profile']} "
@@ -221,14 +222,14 @@ def gate(rows, base_rows, drop, growth):
             out["not_compared"].append(f"{where}: no baseline row")
             continue
         out["compared"] += 1
-        for metric, label, unit, sign, limit in checks:
+        for metric, label, unit, sign, limit, floor in checks:
             was, now = num(old.get(metric)), row[metric]
             if was is None or now is None or was <= 0:
                 side = "this run" if now is None else "the baseline"
                 out["skipped"].append(f"{where}: {metric} missing in {side}, not gated")
                 continue
             change = now / was - 1
-            if sign * change > limit:
+            if sign * change > limit and abs(now - was) > floor:
                 allowed = f"{'-' if sign < 0 else '+'}{limit * 100:g}%"
                 msg = (f"REGRESSION {where}: {label} {was:.1f} -> {now:.1f} {unit} "
                        f"({change * 100:+.1f}%, allowed {allowed})")
@@ -283,7 +284,8 @@ def render_md(run_dir, rows, metas, notes, verdict, plots):
     if verdict is not None:
         md += ["## Regression gate", "", f"- baseline: `{verdict['baseline'] or 'none'}`",
                f"- margins: total token throughput -{verdict['max_throughput_drop'] * 100:g}%, "
-               f"p99 TTFT +{verdict['max_ttft_p99_growth'] * 100:g}%",
+               f"p99 TTFT +{verdict['max_ttft_p99_growth'] * 100:g}% "
+               f"(and more than {verdict['min_ttft_p99_delta_ms']:g} ms)",
                f"- verdict: **{verdict['verdict']}** - {verdict['summary']}", ""]
         md += [f"- `{r['message']}`" for r in verdict["regressions"]]
         md += [f"- not compared: {x}" for x in verdict["not_compared"]]
@@ -383,6 +385,8 @@ def parse_args(argv):
                    help="allowed fractional drop of total token throughput (default 0.10)")
     p.add_argument("--max-ttft-p99-growth", type=float, default=0.25,
                    help="allowed fractional growth of p99 TTFT (default 0.25)")
+    p.add_argument("--min-ttft-p99-delta-ms", type=float, default=0.0,
+                   help="p99 TTFT growth below this many ms is never a regression (default 0)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     return p.parse_args(argv)
 
@@ -393,6 +397,9 @@ def run(args):
         raise InputError(f"--max-throughput-drop must be in [0, 1), got {drop}")
     if not (math.isfinite(growth) and growth >= 0):
         raise InputError(f"--max-ttft-p99-growth must be >= 0, got {growth}")
+    floor = args.min_ttft_p99_delta_ms
+    if not (math.isfinite(floor) and floor >= 0):
+        raise InputError(f"--min-ttft-p99-delta-ms must be >= 0, got {floor}")
     run_dir = args.run_dir.resolve()
     if not run_dir.is_dir():
         raise InputError(f"run directory not found: {args.run_dir}")
@@ -402,12 +409,13 @@ def run(args):
     verdict = None
     if args.baseline != "none":
         verdict = {"baseline": label, "max_throughput_drop": drop,
-                   "max_ttft_p99_growth": growth, "regressions": [], "compared": 0,
+                   "max_ttft_p99_growth": growth, "min_ttft_p99_delta_ms": floor,
+                   "regressions": [], "compared": 0,
                    "not_compared": [], "skipped": []}
         if base_rows is None:
             verdict.update(verdict="SKIPPED", summary="no previous run: gate skipped")
         else:
-            verdict.update(gate(rows, base_rows, drop, growth))
+            verdict.update(gate(rows, base_rows, drop, growth, floor))
             n = len(verdict["regressions"])
             verdict.update(verdict="FAIL" if n else "PASS",
                            summary=f"{n} regression(s) in {verdict['compared']} compared row(s)")

@@ -346,6 +346,9 @@ def test_changes_within_the_margins_pass_and_unmatched_rows_are_listed(tmp_path)
     # Tighter margins turn the same change into regressions; faster is never one.
     assert report(run, "--baseline", str(base), "--max-throughput-drop", "0.04")[0] == 1
     assert report(run, "--baseline", str(base), "--max-ttft-p99-growth", "0.1")[0] == 1
+    # ... unless the p99 TTFT grew by less than the absolute floor (702.9 -> 843.5 ms: +140.6 ms).
+    assert report(run, "--baseline", str(base), "--max-ttft-p99-growth", "0.1", "--min-ttft-p99-delta-ms", "150")[0] == 0
+    assert report(run, "--baseline", str(base), "--max-ttft-p99-growth", "0.1", "--min-ttft-p99-delta-ms", "130")[0] == 1
     faster = make_run(tmp_path, "r3", {h: [slowed(NEW_05X, 1.2)] for h in HOSTS})
     assert report(faster, "--baseline", str(base), "--max-throughput-drop", "0")[0] == 0
 
@@ -370,7 +373,7 @@ def test_an_empty_run_dir_exits_2(tmp_path):
     assert code == 2 and "every JSONL file is empty" in err
 
 
-@pytest.mark.parametrize("flag", ["--max-throughput-drop", "--max-ttft-p99-growth"])
+@pytest.mark.parametrize("flag", ["--max-throughput-drop", "--max-ttft-p99-growth", "--min-ttft-p99-delta-ms"])
 def test_a_negative_margin_exits_2(tmp_path, flag):
     run = make_run(tmp_path, "r1", {"spark-sim-01": [NEW_05X]})
     code, _, err = report(run, flag, "-0.1")

@@ -28,6 +28,9 @@ BAD_INPUTS = [
     ("python_venv_path", "venv/relative"),
     ("python_venv_packages", []),
     ("python_venv_wheelhouse", "relative/wheels"),
+    ("sglang_verify_max_tokens", 0),
+    ("sglang_bench_run", ["nope"]),
+    ("sglang_bench_max_throughput_drop", 1.5),
 ]
 
 

@@ -44,16 +44,37 @@ Simulation knobs (environment variables)
   SGLANG_SIM_NUM_GPUS                GPUs per simulated node (default 1, like a DGX Spark);
                                      more GPUs per node than this in tp/dp flags -> exit 1
   SGLANG_SIM_SHUTDOWN_TIMEOUT        seconds SIGTERM waits for in-flight requests (default 30)
+  SGLANG_SIM_DIST_CONNECT_TIMEOUT    seconds a worker node retries reaching the head (default 60)
+  SGLANG_SIM_DIST_BIND_HOST          address the head's dist-init listener binds (default 0.0.0.0)
 
 SIGTERM/SIGINT: /health turns 503, new generations get 503, in-flight requests
 finish (up to SGLANG_SIM_SHUTDOWN_TIMEOUT), then the process exits 0.
+
+Multi-node (one model over N nodes): every node runs the same flags plus
+`--nnodes N --node-rank R --dist-init-addr HEAD_IP:PORT`. With N > 1 a missing or
+malformed --dist-init-addr, or a rank outside 0..N-1, exits 2 (argparse style). The
+GPUs of one model instance (tp_size, times dp_size without --enable-dp-attention)
+must split evenly over the nodes and each node needs its share of
+SGLANG_SIM_NUM_GPUS; dp_size > 1 over nodes needs --enable-dp-attention (exit 1).
+  rank 0 (head)  listens on the dist-init port (busy port -> exit 1) and serves HTTP;
+                 /health, /health_generate, /ready and generations answer 503
+                 "waiting for K of N nodes to join ..." until ranks 1..N-1 have joined,
+                 then the startup delays run. /server_info shows nnodes, node_rank,
+                 dist_init_addr, joined_ranks and nodes. If a joined rank's connection
+                 drops the head logs it and exits 1 (a real NCCL failure kills it).
+  rank > 0       serves no HTTP (--host/--port unused). Connects to the head, retrying
+                 every 0.5 s up to SGLANG_SIM_DIST_CONNECT_TIMEOUT (then exit 1, naming
+                 the address), sends its hello and stays up while connected; exits 1 if
+                 the head goes away or rejects the join, 0 on SIGTERM.
+  Join protocol (JSON lines over TCP): worker -> {"rank", "nnodes", "tp_size", ...};
+  head -> {"ok": true, ...} or {"ok": false, "error"} (wrong nnodes or tp_size,
+  duplicate or invalid rank), later {"event": "all_joined"}.
 """
 
 import argparse
 import collections
 import hmac
 import json
-import math
 import os
 import random
 import signal
@@ -253,8 +274,35 @@ def build_parser():
     return p
 
 
+def parse_dist_init_addr(value):
+    """'host:port' or '[ipv6]:port' -> (host, port); raises ValueError otherwise."""
+    v = (value or "").strip()
+    if v.startswith("["):
+        host, sep, rest = v[1:].partition("]")
+        port = rest[1:] if sep and rest.startswith(":") else ""
+    else:
+        host, _sep, port = v.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"--dist-init-addr must be HOST:PORT (e.g. 192.168.0.2:25000), got {value!r}")
+    return host, int(port)
+
+
 def parse_args(argv=None):
-    return build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    # Multi-node flags: usage errors, so argparse-style (exit 2).
+    if args.nnodes > 1:
+        if not args.dist_init_addr:
+            parser.error(f"--dist-init-addr HOST:PORT is required with --nnodes {args.nnodes}: "
+                         "every node joins the distributed init of the head (node rank 0) there")
+        try:
+            parse_dist_init_addr(args.dist_init_addr)
+        except ValueError as exc:
+            parser.error(str(exc))
+    if args.node_rank < 0 or (args.nnodes >= 1 and args.node_rank >= args.nnodes):
+        parser.error(f"--node-rank {args.node_rank} is out of range for --nnodes {args.nnodes} "
+                     f"(0 <= node-rank < nnodes; 0 is the head)")
+    return args
 
 
 def redacted_args(args):
@@ -344,7 +392,8 @@ class SimState:
         self.fail_mode = os.environ.get("SGLANG_SIM_FAIL", "").strip()
         self.start_time = time.time()
 
-        self.phase = "starting"  # starting | ready | stuck | shutting_down
+        self.phase = "starting"  # waiting_for_nodes | starting | ready | stuck | shutting_down
+        self.group = None  # HeadGroup on the head of a multi-node group (--nnodes > 1)
         self.lock = threading.Lock()
         self.cond = threading.Condition(self.lock)
         self.queue = collections.deque()
@@ -660,7 +709,11 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- read-only endpoints
     def h_health(self, _body):
-        self._send(200 if self.state.is_ready() else 503, b"", "text/plain")
+        st = self.state
+        if st.phase == "waiting_for_nodes":
+            self._send(503, st.group.waiting_message() + "\n", "text/plain")
+            return
+        self._send(200 if st.is_ready() else 503, b"", "text/plain")
 
     def h_models(self, _body):
         st = self.state
@@ -699,6 +752,8 @@ class Handler(BaseHTTPRequestHandler):
                 "avg_spec_accept_length": None,
                 "memory_usage": {"weight": 0.0, "kvcache": 0.0, "token_capacity": st.max_total_tokens},
             }],
+            "joined_ranks": st.group.joined_ranks() if st.group else [0],
+            "nodes": st.group.describe() if st.group else None,
             "sim": {
                 "tokens_per_sec": st.tokens_per_sec,
                 "prefill_tokens_per_sec": st.prefill_per_sec,
@@ -741,6 +796,9 @@ class Handler(BaseHTTPRequestHandler):
         st = self.state
         if st.phase == "shutting_down":
             raise Rejected(503, "The server is shutting down (simulated).", "ServiceUnavailableError")
+        if st.phase == "waiting_for_nodes":
+            raise Rejected(503, f"The server is not ready yet: {st.group.waiting_message()}.",
+                           "ServiceUnavailableError")
         if not st.is_ready():
             raise Rejected(503, "The server is not ready yet: simulated weight loading / warmup "
                                 "in progress.", "ServiceUnavailableError")
@@ -1001,11 +1059,329 @@ class SimHTTPServer(ThreadingHTTPServer):
         super().__init__(address, handler)
 
 
+# ----------------------------------------------------------------------------- multi-node
+
+HELLO_TIMEOUT = 10.0  # seconds either side waits for the other's join line
+
+
+def _send_line(sock, obj):
+    sock.sendall(json.dumps(obj).encode() + b"\n")
+
+
+def _why(exc):
+    """Short reason for a socket error, e.g. 'connection refused'."""
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, socket.timeout):
+        return "timed out"
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve the host ({exc.strerror})"
+    return (exc.strerror or str(exc) or type(exc).__name__).lower()
+
+
+class HeadGroup:
+    """Node rank 0's side of the simulated distributed init (torch/NCCL rendezvous).
+
+    Listens on the --dist-init-addr port; every worker rank sends one JSON hello
+    line {"rank", "nnodes", "tp_size", ...} and gets {"ok": true|false, ...} back,
+    then keeps the connection open. When the last rank joins, all_joined is set and
+    the workers get {"event": "all_joined"}. A joined rank that drops calls on_lost
+    (the head then exits 1, as a real head does when NCCL breaks).
+    """
+
+    def __init__(self, args, on_lost):
+        self.args = args
+        self.nnodes = args.nnodes
+        self.addr = args.dist_init_addr
+        self.port = parse_dist_init_addr(args.dist_init_addr)[1]
+        self.bind_host = os.environ.get("SGLANG_SIM_DIST_BIND_HOST", "").strip() or "0.0.0.0"
+        self.on_lost = on_lost
+        self.lock = threading.Lock()
+        self.members = {}  # rank -> {"peer": "ip:port", "joined_at": epoch, "sock": socket}
+        self.all_joined = threading.Event()
+        self.closing = False
+        self.listener = None
+
+    def bind(self):
+        """Open the listener; returns an error message or None."""
+        family = socket.AF_INET6 if ":" in self.bind_host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.bind_host, self.port))
+            sock.listen(64)
+        except OSError as exc:
+            sock.close()
+            return (f"Cannot listen on the dist-init port {self.bind_host}:{self.port} "
+                    f"(--dist-init-addr {self.addr}): {_why(exc)}. Is another SGLang head "
+                    "(or another program) using that port?")
+        self.listener = sock
+        return None
+
+    def start(self):
+        log(f"node rank 0 of {self.nnodes} (head): distributed init on "
+            f"{self.bind_host}:{self.port} (--dist-init-addr {self.addr}); /health stays 503 "
+            f"until node rank(s) {self._missing_text()} join")
+        threading.Thread(target=self._accept_loop, name="dist-accept", daemon=True).start()
+
+    def _accept_loop(self):
+        while True:
+            try:
+                conn, peer = self.listener.accept()
+            except OSError:
+                return  # closed
+            threading.Thread(target=self._serve_peer, args=(conn, f"{peer[0]}:{peer[1]}"),
+                             name="dist-peer", daemon=True).start()
+
+    # -- state for HTTP
+    def _missing(self):
+        return [r for r in range(1, self.nnodes) if r not in self.members]
+
+    def _missing_text(self):
+        return ", ".join(str(r) for r in self._missing())
+
+    def joined_ranks(self):
+        with self.lock:
+            return [0] + sorted(self.members)
+
+    def waiting_message(self):
+        with self.lock:
+            missing = self._missing()
+            text = ", ".join(str(r) for r in missing)
+        return (f"waiting for {len(missing)} of {self.nnodes} nodes to join "
+                f"(missing node rank(s): {text}; dist-init-addr {self.addr})")
+
+    def describe(self):
+        with self.lock:
+            return {"nnodes": self.nnodes, "node_rank": 0, "dist_init_addr": self.addr,
+                    "dist_bind": f"{self.bind_host}:{self.port}",
+                    "joined_ranks": [0] + sorted(self.members), "missing_ranks": self._missing(),
+                    "workers": {str(r): {"peer": m["peer"], "joined_at": m["joined_at"]}
+                                for r, m in sorted(self.members.items())}}
+
+    # -- one worker connection
+    def _check_hello(self, hello):
+        a = self.args
+        rank, nnodes = hello.get("rank"), hello.get("nnodes")
+        if nnodes != self.nnodes:
+            return (f"nnodes mismatch: the joining node runs --nnodes {nnodes}, "
+                    f"the head runs --nnodes {self.nnodes}")
+        if not isinstance(rank, int) or isinstance(rank, bool) or not 1 <= rank < self.nnodes:
+            return f"node rank {rank!r} is not a worker rank of this group (1..{self.nnodes - 1})"
+        if rank in self.members:
+            return f"node rank {rank} already joined (from {self.members[rank]['peer']})"
+        if hello.get("tp_size") != a.tp_size:
+            return (f"tp_size mismatch: the joining node runs --tp-size {hello.get('tp_size')}, "
+                    f"the head runs --tp-size {a.tp_size}")
+        return None
+
+    def _serve_peer(self, conn, peer):
+        rank = None
+        try:
+            conn.settimeout(HELLO_TIMEOUT)
+            reader = conn.makefile("rb")
+            line = reader.readline(65536)
+            if not line:
+                log(f"dist-init: {peer} closed the connection without a join message", "warning")
+                return
+            try:
+                hello = json.loads(line)
+                if not isinstance(hello, dict):
+                    raise ValueError("not an object")
+            except ValueError:
+                log(f"dist-init: rejected a connection from {peer}: not a join message", "warning")
+                _send_line(conn, {"ok": False, "error": "not a join message"})
+                return
+            with self.lock:
+                err = None if not self.closing else "the head is shutting down"
+                err = err or self._check_hello(hello)
+                if err is None:
+                    rank = hello["rank"]
+                    self.members[rank] = {"peer": peer, "joined_at": time.time(), "sock": conn}
+                    joined, complete = len(self.members) + 1, not self._missing()
+            if err:
+                log(f"dist-init: rejected the join of node rank {hello.get('rank')!r} from {peer}: {err}",
+                    "warning")
+                _send_line(conn, {"ok": False, "error": err})
+                return
+            _send_line(conn, {"ok": True, "nnodes": self.nnodes, "joined": joined})
+            log(f"dist-init: node rank {rank} joined from {peer} ({joined} of {self.nnodes} nodes)")
+            if complete:
+                self._announce_complete()
+            conn.settimeout(None)
+            reason = "connection closed"
+            try:
+                while reader.readline(65536):
+                    pass  # nothing is expected after the hello; read until the peer goes
+            except OSError as exc:
+                reason = _why(exc)
+            self._lost(rank, peer, reason)
+        except OSError as exc:
+            if rank is not None:
+                self._lost(rank, peer, _why(exc))
+            else:
+                log(f"dist-init: connection from {peer} failed during the join: {_why(exc)}", "warning")
+        finally:
+            if rank is None:
+                conn.close()
+
+    def _announce_complete(self):
+        log(f"dist-init: all {self.nnodes} nodes joined (ranks 0..{self.nnodes - 1}); "
+            "starting the model (simulated)")
+        with self.lock:
+            socks = [m["sock"] for m in self.members.values()]
+        for s in socks:
+            try:
+                _send_line(s, {"event": "all_joined", "nnodes": self.nnodes})
+            except OSError:
+                pass
+        self.all_joined.set()
+
+    def _lost(self, rank, peer, reason):
+        with self.lock:
+            m = self.members.pop(rank, None)
+            closing = self.closing
+        if m:
+            try:
+                m["sock"].close()
+            except OSError:
+                pass
+        if not closing:
+            self.on_lost(f"node rank {rank} ({peer}) left the distributed group: {reason}. "
+                         "Simulated NCCL failure: the head cannot continue without it.")
+
+    def close(self):
+        with self.lock:
+            self.closing = True
+            socks = [m["sock"] for m in self.members.values()]
+        for s in [self.listener, *socks]:
+            if s is None:
+                continue
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
+class WorkerNode:
+    """Node rank > 0: no HTTP; joins the head at --dist-init-addr and stays while joined."""
+
+    def __init__(self, server):
+        self.server = server
+        self.args = server.args
+        self.stop = server.stop
+        self.sock = None
+
+    def _tag(self):
+        return f"node rank {self.args.node_rank}"
+
+    def connect(self, host, port, timeout):
+        """Retry every 0.5 s until `timeout`; returns a socket, None on stop, or an error text."""
+        deadline = time.monotonic() + timeout
+        next_note = time.monotonic() + 10
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                return socket.create_connection((host, port), timeout=min(max(left, 0.2), 5.0))
+            except OSError as exc:
+                last = _why(exc)
+            if time.monotonic() >= deadline:
+                return (f"{self._tag()}: cannot reach the head at {self.args.dist_init_addr} "
+                        f"(dist-init-addr) after {timeout:g} s: {last}")
+            if time.monotonic() >= next_note:
+                log(f"{self._tag()}: still waiting for the head at {self.args.dist_init_addr} ({last})")
+                next_note += 10
+            if self.stop.wait(min(0.5, max(deadline - time.monotonic(), 0.0))):
+                return None
+
+    def run(self):
+        a = self.args
+        addr = a.dist_init_addr
+        host, port = parse_dist_init_addr(addr)
+        timeout = max(_env_float("SGLANG_SIM_DIST_CONNECT_TIMEOUT", 60.0), 0.0)
+        log(f"{self._tag()} of {a.nnodes}: worker node, serves no HTTP (only node rank 0 does; "
+            f"--host/--port are not used). Joining the head at {addr} (dist-init-addr), "
+            f"retrying for up to {timeout:g} s")
+        got = self.connect(host, port, timeout)
+        if got is None:
+            log("Shutdown complete (simulated).")
+            return 0
+        if isinstance(got, str):
+            log(got, "error")
+            return 1
+        self.sock = got
+        try:
+            self.sock.settimeout(HELLO_TIMEOUT)
+            _send_line(self.sock, {"rank": a.node_rank, "nnodes": a.nnodes, "tp_size": a.tp_size,
+                                   "dp_size": a.dp_size, "model_path": a.model_path,
+                                   "version": __version__})
+            reader = self.sock.makefile("rb")
+            line = reader.readline(65536)
+            reply = json.loads(line) if line else None
+        except (OSError, ValueError) as exc:
+            reply, line = None, None
+            log(f"{self._tag()}: join at {addr} failed: {_why(exc) if isinstance(exc, OSError) else exc}",
+                "error")
+        if not isinstance(reply, dict):
+            if line == b"":
+                log(f"{self._tag()}: the head at {addr} (dist-init-addr) closed the connection "
+                    "without accepting the join", "error")
+            self.sock.close()
+            return 1
+        if not reply.get("ok"):
+            log(f"{self._tag()}: the head at {addr} (dist-init-addr) rejected the join: "
+                f"{reply.get('error')}", "error")
+            self.sock.close()
+            return 1
+        log(f"{self._tag()}: joined the head at {addr} ({reply.get('joined')} of {a.nnodes} nodes); "
+            "serving as a worker node (no HTTP)")
+        self.sock.settimeout(None)
+        threading.Thread(target=self._watch, args=(reader,), name="dist-head", daemon=True).start()
+        while not self.stop.wait(0.5):
+            pass
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        if self.server.fatal:
+            log("Exiting with status 1 (simulated NCCL failure; systemd restarts the node and it "
+                "joins again).", "error")
+            return 1
+        log("Shutdown complete (simulated).")
+        return 0
+
+    def _watch(self, reader):
+        reason = "connection closed"
+        try:
+            while True:
+                line = reader.readline(65536)
+                if not line:
+                    break
+                try:
+                    msg = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(msg, dict) and msg.get("event") == "all_joined":
+                    log(f"{self._tag()}: all {msg.get('nnodes')} nodes joined; loading the model "
+                        "shard (simulated)")
+        except OSError as exc:
+            reason = _why(exc)
+        self.server._fatal(f"{self._tag()}: lost the connection to the head at "
+                           f"{self.args.dist_init_addr} (dist-init-addr): {reason}. "
+                           "Simulated NCCL failure: this node cannot continue without the head.")
+
+
 class SimServer:
     def __init__(self, args):
         self.args = args
         self.state = SimState(args)
         self.stop = threading.Event()
+        self.fatal = None  # set by _fatal(): the run ends with exit status 1
         self.httpd = None
 
     def validate(self):
@@ -1018,8 +1394,17 @@ class SimServer:
             return f"mem_fraction_static must be in (0, 1), got {a.mem_fraction_static}"
         if a.tp_size < 1 or a.dp_size < 1 or a.nnodes < 1:
             return "tp_size, dp_size and nnodes must be at least 1"
+        # As SGLang's check_server_args: dp over nodes only with dp attention, and the
+        # GPUs of one model instance (tp, or tp x dp without dp attention) split evenly.
+        if a.dp_size > 1 and a.nnodes > 1 and not a.enable_dp_attention:
+            return ("multi-node data parallel is not supported unless dp attention! "
+                    f"(dp_size={a.dp_size} nnodes={a.nnodes}: add --enable-dp-attention)")
         gpus_needed = a.tp_size if a.enable_dp_attention else a.tp_size * a.dp_size
-        per_node = math.ceil(gpus_needed / a.nnodes)
+        if gpus_needed % a.nnodes:
+            return (f"tp_size must be divisible by number of nodes: tp_size={a.tp_size} "
+                    f"dp_size={a.dp_size} needs {gpus_needed} GPU(s), which do not split evenly "
+                    f"over nnodes={a.nnodes}.")
+        per_node = gpus_needed // a.nnodes
         have = _env_int("SGLANG_SIM_NUM_GPUS", 1)
         if per_node > have:
             return (f"Not enough GPUs: tp_size={a.tp_size} dp_size={a.dp_size} nnodes={a.nnodes} "
@@ -1028,13 +1413,16 @@ class SimServer:
         return None
 
     def startup_sequence(self):
-        """Simulated weight load, CUDA graph capture, torch.compile and warmup.
-
-        Kept in one place on purpose: a multi-node mode (--nnodes/--node-rank/
-        --dist-init-addr rendezvous; only rank 0 serves HTTP) will hook in here.
-        Returns False if a shutdown was requested meanwhile.
-        """
+        """Multi-node rendezvous (head only), then simulated weight load, CUDA graph
+        capture, torch.compile and warmup. Returns False if a stop came meanwhile."""
         a, st = self.args, self.state
+        if st.group is not None:
+            while not st.group.all_joined.wait(0.2):
+                if self.stop.is_set():
+                    return False
+            if self.stop.is_set():
+                return False
+            st.phase = "starting"
         delay = max(_env_float("SGLANG_SIM_STARTUP_DELAY", 2.0), 0.0)
         compile_delay = max(_env_float("SGLANG_SIM_COMPILE_DELAY", 2.0), 0.0) if a.enable_torch_compile else 0.0
         log(f"Load weight begin. model_path={a.model_path} quantization={a.quantization} "
@@ -1074,6 +1462,14 @@ class SimServer:
             log(f"Received {signal.Signals(signum).name}: shutting down gracefully (simulated)")
         self.stop.set()
 
+    def _fatal(self, msg):
+        """A simulated NCCL failure (a peer node went away): exit 1 soon, no draining."""
+        if self.stop.is_set() or self.fatal:
+            return
+        self.fatal = msg
+        log(msg, "error")
+        self.stop.set()
+
     def run(self):
         a, st = self.args, self.state
         global _log_threshold
@@ -1093,25 +1489,48 @@ class SimServer:
                 "(e.g. CUDA out of memory while loading weights)", "error")
             return 1
 
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        if a.nnodes > 1 and a.node_rank > 0:
+            return WorkerNode(self).run()
+        if a.nnodes > 1:
+            group = HeadGroup(a, self._fatal)
+            err = group.bind()
+            if err:
+                log(err, "error")
+                return 1
+            st.group = group
+            st.phase = "waiting_for_nodes"
+
         handler = type("BoundHandler", (Handler,), {"state": st})
         try:
             self.httpd = SimHTTPServer((a.host, a.port), handler)
         except OSError as exc:
             log(f"Cannot bind HTTP server to {a.host}:{a.port}: {exc}", "error")
+            if st.group:
+                st.group.close()
             return 1
         self.httpd.daemon_threads = True
-        signal.signal(signal.SIGTERM, self._on_signal)
-        signal.signal(signal.SIGINT, self._on_signal)
         serve = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2},
                                  name="http", daemon=True)
         serve.start()
         host, port = self.httpd.server_address[:2]
         shown = f"[{host}]" if ":" in host else host
         log(f"Uvicorn running on http://{shown}:{port} (Press CTRL+C to quit)")
+        if st.group:
+            st.group.start()
 
         self.startup_sequence()
         while not self.stop.wait(0.5):
             pass
+        if self.fatal:
+            st.phase = "shutting_down"
+            st.dying = True  # drop connections, as a crashed process would
+            self.httpd.shutdown()
+            self.httpd.server_close()
+            st.group.close()
+            log("Exiting with status 1 (simulated NCCL failure; systemd restarts the head).", "error")
+            return 1
         return self.shutdown()
 
     def shutdown(self):
@@ -1129,6 +1548,8 @@ class SimServer:
             log(f"{left} request(s) still running after {timeout:.0f}s; exiting anyway", "warning")
         self.httpd.shutdown()
         self.httpd.server_close()
+        if st.group:
+            st.group.close()  # the worker nodes see the head go and exit non-zero
         log("Shutdown complete (simulated).")
         return 0
 

@@ -1,0 +1,137 @@
+"""The rollout through the real SGLang router on the converged fleet (three SIMULATED Sparks and a
+gateway): every instance a healthy worker; a flag change rolled through the fleet while a
+bounded load runs through the router without one failed request; a canary that never gets
+healthy is rolled back and stops the rollout; a run without change changes nothing and no
+worker leaves the router."""
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(REPO / "molecule" / "shared"))
+import playbook_run  # noqa: E402
+from load import Load  # noqa: E402
+
+testinfra_hosts = ["ansible://gateway-1"]
+
+SPARKS = ["spark-sim-1", "spark-sim-2", "spark-sim-3"]
+WORKERS = [f"http://{h}:30000" for h in SPARKS]
+MODEL = "qwen3-8b"
+
+
+def sh(*argv):
+    return subprocess.run(argv, capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+
+
+def router():
+    """The router's URL from this machine (the gateway container's address)."""
+    address = sh("docker", "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", "gateway-1")
+    return f"http://{address}:30080"
+
+
+def on_spark(spark, command):
+    return sh("docker", "exec", spark, "sh", "-c", command)
+
+
+def started_at(spark):
+    return on_spark(spark, "docker inspect --format '{{.State.StartedAt}}' sglang-main")
+
+
+def workers():
+    return requests.get(router() + "/workers", timeout=10).json()["workers"]
+
+
+def healthy_workers():
+    return sorted(w["url"] for w in workers() if w["is_healthy"])
+
+
+def wait_all_healthy(seconds=60):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if healthy_workers() == WORKERS:
+            return True
+        time.sleep(1)
+    return False
+
+
+def play(playbook, *args, extra=None):
+    result = playbook_run.run_playbook(playbook, *args, extra=extra)
+    return result, result.stdout + result.stderr
+
+
+def test_the_router_lists_every_instance_healthy_and_answers():
+    assert healthy_workers() == WORKERS, workers()
+    r = requests.post(router() + "/v1/chat/completions", timeout=60, json={
+        "model": MODEL, "max_tokens": 32, "messages": [{"role": "user", "content": "What is artificial intelligence?"}]})
+    assert r.status_code == 200, r.text
+    assert r.json()["choices"][0]["message"]["content"]
+
+
+def test_the_router_runs_as_a_service_from_its_venv(host):
+    assert host.service("sglang-router").is_enabled and host.service("sglang-router").is_running
+    assert host.file("/opt/sglang-router/bin/python").exists
+    assert host.run("/opt/sglang-router/bin/python -m pip show sglang-router").stdout.count("Version: 0.3.2") == 1
+    assert host.file("/etc/sglang-router/router.env").mode == 0o600
+
+
+def test_a_flag_change_rolls_through_the_fleet_without_a_failed_request():
+    before = {s: started_at(s) for s in SPARKS}
+    with Load(router(), MODEL) as load:
+        time.sleep(2)  # the load is running before the first host changes
+        result, out = play("deploy.yml", extra={"sglang_server_instances": [{"name": "main", "args": {"mem_fraction_static": 0.75}}]})
+        time.sleep(2)
+    assert result.returncode == 0, out[-4000:]
+    assert load.failures == [], load.failures[:10]
+    assert load.ok >= 50, load.ok
+    # Three batches (1, 34%, 100% of three hosts), each host replaced once.
+    assert out.count("PLAY [Deploy SGLang, batch by batch]") == 3
+    for spark in SPARKS:
+        assert f"{spark}: changed (main replaced)" in out
+        assert started_at(spark) != before[spark]
+        assert "--mem-fraction-static 0.75" in on_spark(spark, "systemctl cat sglang-main")
+    assert healthy_workers() == WORKERS
+    # Back to the inventory's flags, the same way.
+    with Load(router(), MODEL, max_requests=200) as load:
+        result, out = play("deploy.yml")
+    assert result.returncode == 0 and load.failures == [], (load.failures[:10], out[-3000:])
+
+
+def test_a_canary_that_never_gets_healthy_stops_the_rollout():
+    good = on_spark("spark-sim-1", "docker inspect --format '{{.Config.Image}}' sglang-main")
+    bad = "lmsysorg/sglang@" + (REPO / ".sim" / "images" / "sglang-sim-never-healthy.digest").read_text().strip()
+    before = {s: started_at(s) for s in SPARKS}
+    with Load(router(), MODEL, max_requests=300) as load:
+        result, out = play("deploy.yml", extra={"sglang_server_image": bad, "sglang_server_ready_timeout": 10})
+    assert result.returncode != 0, out[-4000:]
+    assert "spark-sim-1: ROLLED BACK main" in out, out[-4000:]
+    assert "spark-sim-2: untouched" in out and "spark-sim-3: untouched" in out
+    assert out.count("PLAY [Deploy SGLang, batch by batch]") == 1
+    assert load.failures == [], load.failures[:10]
+    # The canary runs its last good image again; the others were never restarted.
+    assert on_spark("spark-sim-1", "docker inspect --format '{{.Config.Image}}' sglang-main") == good
+    assert started_at("spark-sim-2") == before["spark-sim-2"] and started_at("spark-sim-3") == before["spark-sim-3"]
+    assert wait_all_healthy()
+
+
+def test_a_run_without_change_changes_nothing_and_no_worker_leaves_the_router():
+    seen, stop = [], threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            seen.append(sorted(w["url"] for w in workers()))
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        result, out = play("sglang.yml")
+    finally:
+        stop.set()
+        watcher.join(timeout=10)
+    assert result.returncode == 0, out[-4000:]
+    assert all(counts["changed"] == 0 for counts in playbook_run.recap(out).values()), playbook_run.recap(out)
+    assert len(seen) > 20 and all(urls == WORKERS for urls in seen), [s for s in seen if s != WORKERS][:5]
