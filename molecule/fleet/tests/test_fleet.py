@@ -3,6 +3,8 @@ gateway): every instance a healthy worker; a flag change rolled through the flee
 bounded load runs through the router without one failed request; a canary that never gets
 healthy is rolled back and stops the rollout; a run without change changes nothing and no
 worker leaves the router."""
+import csv
+import os
 import subprocess
 import sys
 import threading
@@ -78,6 +80,20 @@ def test_the_router_runs_as_a_service_from_its_venv(host):
     assert host.file("/etc/sglang-router/router.env").mode == 0o600
 
 
+def test_the_router_role_puts_a_missing_worker_back_through_the_api_without_a_restart(host):
+    pid = host.check_output("systemctl show --property MainPID --value sglang-router")
+    gone = next(w["id"] for w in workers() if w["url"] == WORKERS[2])
+    assert requests.delete(router() + f"/workers/{gone}", timeout=10).status_code in (200, 202)
+    deadline = time.monotonic() + 10
+    while WORKERS[2] in [w["url"] for w in workers()] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    result, out = play("router.yml")
+    assert result.returncode == 0, out[-3000:]
+    assert playbook_run.recap(out)["gateway-1"]["changed"] == 1
+    assert wait_all_healthy()
+    assert host.check_output("systemctl show --property MainPID --value sglang-router") == pid
+
+
 def test_a_flag_change_rolls_through_the_fleet_without_a_failed_request():
     before = {s: started_at(s) for s in SPARKS}
     with Load(router(), MODEL) as load:
@@ -114,6 +130,41 @@ def test_a_canary_that_never_gets_healthy_stops_the_rollout():
     # The canary runs its last good image again; the others were never restarted.
     assert on_spark("spark-sim-1", "docker inspect --format '{{.Config.Image}}' sglang-main") == good
     assert started_at("spark-sim-2") == before["spark-sim-2"] and started_at("spark-sim-3") == before["spark-sim-3"]
+    assert wait_all_healthy()
+
+
+def bench(extra=None):
+    reports = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "reports"
+    before = set(reports.iterdir()) if reports.is_dir() else set()
+    result, out = play("bench.yml", extra=extra)
+    made = set(reports.iterdir()) - before
+    assert len(made) == 1, (made, out[-3000:])
+    return result, out, made.pop()
+
+
+def test_the_bench_report_has_one_row_per_host_and_the_gate_names_a_slowed_host():
+    result, out, run = bench({"sglang_bench_baseline": "none"})
+    assert result.returncode == 0, out[-3000:]
+    with open(run / "report.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(r["host"] for r in rows) == SPARKS and all(r["profile"] == "lesson" for r in rows)
+    for spark in SPARKS:
+        assert (run / spark / "main" / "lesson.jsonl").is_file()
+    assert all((run / "plots" / p).read_bytes().startswith(b"\x89PNG") for p in ("throughput.png", "latency.png"))
+    # spark-sim-2 decodes at a fifth of its rate (the sim's rate option), as after a bad change.
+    slow = {"sglang_server_instances": [{"name": "main", "env": {"SGLANG_SIM_TOKENS_PER_SEC": "40"}}]}
+    try:
+        result, out = play("deploy.yml", "--limit", "spark-sim-2", extra=slow)
+        assert result.returncode == 0, out[-3000:]
+        result, out, run = bench()  # against the previous run
+        assert result.returncode != 0
+        assert "REGRESSION spark-sim-2 instance=main profile=lesson concurrency=10: total token throughput" in out, out[-3000:]
+        assert "REGRESSION spark-sim-1" not in out and "REGRESSION spark-sim-3" not in out
+        failed = {h for h, c in playbook_run.recap(out).items() if c["failed"]}
+        assert failed == {"spark-sim-2"}
+    finally:
+        result, out = play("deploy.yml", "--limit", "spark-sim-2")
+        assert result.returncode == 0, out[-3000:]
     assert wait_all_healthy()
 
 

@@ -62,6 +62,11 @@ def play(playbook, *args, extra=None):
     return result, result.stdout + result.stderr
 
 
+def flat(out):
+    """The output with its line wrapping undone, to find a message the callback wrapped."""
+    return " ".join(out.split())
+
+
 def test_the_two_sparks_serve_as_one_server():
     assert head_health() == 200
     head, worker = argv(HEAD), argv(WORKER)
@@ -106,20 +111,23 @@ def test_a_bad_group_fails_in_the_preflight_naming_host_and_cause(case):
     extra = {"sglang_server_multinode": group, **({"sglang_server_args": args} if args else {})}
     result, out = play("sglang.yml", extra=extra)
     assert result.returncode != 0
-    assert message in out, out[-3000:]
+    assert message in flat(out), out[-3000:]
     assert "PLAY [Prepare the Spark hosts]" not in out
     assert all(c["changed"] == 0 for c in playbook_run.recap(out).values()), playbook_run.recap(out)
 
 
 def test_an_unreachable_head_fails_in_the_preflight():
-    # An address on the head's interface that the worker has no route to.
+    # An address on the head's interface that the worker has no route to (a blackhole route).
     on(HEAD, "ip addr add 10.254.0.1/32 dev eth0")
+    on(WORKER, "ip route add blackhole 10.254.0.1/32")
     try:
         result, out = play("sglang.yml", extra={"sglang_server_multinode": dict(GROUP, head_address="10.254.0.1")})
     finally:
+        on(WORKER, "ip route del blackhole 10.254.0.1/32", check=False)
         on(HEAD, "ip addr del 10.254.0.1/32 dev eth0", check=False)
     assert result.returncode != 0
-    assert f"{WORKER}: cannot reach the head {HEAD} at 10.254.0.1:20000 (dist-init port, over eth0)" in out, out[-3000:]
+    assert f"{WORKER}: cannot reach the head {HEAD} at 10.254.0.1:20000 (dist-init port, over eth0)" in flat(out), out[-3000:]
+    assert all(c["changed"] == 0 for c in playbook_run.recap(out).values())
     assert "PLAY [Prepare the Spark hosts]" not in out
     assert on(HEAD, "systemctl is-active sglang-dist-probe-20000", check=False) != "active"
 
