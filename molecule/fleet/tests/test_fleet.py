@@ -65,6 +65,11 @@ def play(playbook, *args, extra=None):
     return result, result.stdout + result.stderr
 
 
+def flat(out):
+    """The output with the callback's line wrapping undone, to find a message it wrapped."""
+    return " ".join(out.split())
+
+
 def test_the_router_lists_every_instance_healthy_and_answers():
     assert healthy_workers() == WORKERS, workers()
     r = requests.post(router() + "/v1/chat/completions", timeout=60, json={
@@ -106,7 +111,7 @@ def test_a_flag_change_rolls_through_the_fleet_without_a_failed_request():
     # Three batches (1, 34%, 100% of three hosts), each host replaced once.
     assert out.count("PLAY [Deploy SGLang, batch by batch]") == 3
     for spark in SPARKS:
-        assert f"{spark}: changed (main replaced)" in out
+        assert f"{spark}: changed (main replaced)" in flat(out)
         assert started_at(spark) != before[spark]
         assert "--mem-fraction-static 0.75" in on_spark(spark, "systemctl cat sglang-main")
     assert healthy_workers() == WORKERS
@@ -123,8 +128,8 @@ def test_a_canary_that_never_gets_healthy_stops_the_rollout():
     with Load(router(), MODEL, max_requests=300) as load:
         result, out = play("deploy.yml", extra={"sglang_server_image": bad, "sglang_server_ready_timeout": 10})
     assert result.returncode != 0, out[-4000:]
-    assert "spark-sim-1: ROLLED BACK main" in out, out[-4000:]
-    assert "spark-sim-2: untouched" in out and "spark-sim-3: untouched" in out
+    assert "spark-sim-1: ROLLED BACK main" in flat(out), out[-4000:]
+    assert "spark-sim-2: untouched" in flat(out) and "spark-sim-3: untouched" in flat(out)
     assert out.count("PLAY [Deploy SGLang, batch by batch]") == 1
     assert load.failures == [], load.failures[:10]
     # The canary runs its last good image again; the others were never restarted.
@@ -158,7 +163,7 @@ def test_the_bench_report_has_one_row_per_host_and_the_gate_names_a_slowed_host(
         assert result.returncode == 0, out[-3000:]
         result, out, run = bench()  # against the previous run
         assert result.returncode != 0
-        assert "REGRESSION spark-sim-2 instance=main profile=lesson concurrency=10: total token throughput" in out, out[-3000:]
+        assert "REGRESSION spark-sim-2 instance=main profile=lesson concurrency=10: total token throughput" in flat(out), out[-3000:]
         assert "REGRESSION spark-sim-1" not in out and "REGRESSION spark-sim-3" not in out
         failed = {h for h, c in playbook_run.recap(out).items() if c["failed"]}
         assert failed == {"spark-sim-2"}
