@@ -175,7 +175,8 @@ def test_the_venv_runner_benches_from_the_host(host):
     ({"sglang_bench_profiles": {"lesson": {"port": 1}}}, "sglang_bench_profiles.lesson must not set port"),
     ({"sglang_bench_dataset": "/nonexistent/sharegpt.json"}, "sglang_bench_dataset /nonexistent/sharegpt.json is not a file"),
     ({"sglang_bench_baseline": "/nonexistent/report"}, "sglang_bench_baseline /nonexistent/report does not exist"),
-    ({"sglang_bench_runner": "podman"}, "sglang_bench_runner must be container or venv"),
+    # argument_specs refuses it first, naming the variable and the choices.
+    ({"sglang_bench_runner": "podman"}, "sglang_bench_runner must be one of: container, venv"),
 ], ids=["unknown profile", "reserved flag", "missing dataset", "missing baseline", "bad runner"])
 def test_bad_bench_input_fails_before_any_load(extra, named):
     result, out, run = bench(extra=extra)
