@@ -49,6 +49,22 @@ def sim_env(extra=None):
     return env
 
 
+def run_ansible_module(path, args, tmp_path, check_mode=False, timeout=90):
+    """Run an Ansible module file as Ansible does (`python module.py args.json`); returns
+    (result dict, raw stdout + stderr). The exit code must agree with the result's `failed`."""
+    args = dict(args, **({"_ansible_check_mode": True} if check_mode else {}))
+    argfile = tmp_path / ("args-%d.json" % time.monotonic_ns())
+    argfile.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
+    proc = subprocess.run([sys.executable, str(path), str(argfile)], cwd=str(REPO),
+                          capture_output=True, text=True, timeout=timeout)
+    argfile.unlink()
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert lines, "no JSON from the module (rc=%d): %s %s" % (proc.returncode, proc.stdout, proc.stderr)
+    result = json.loads(lines[-1])
+    assert (proc.returncode != 0) == bool(result.get("failed")), (proc.returncode, result)
+    return result, proc.stdout + proc.stderr
+
+
 def run_module(module, args, env=None, timeout=60, python=SIM_PYTHON, cwd=None):
     """Run `python -m module args` to completion; returns CompletedProcess (text)."""
     return subprocess.run([python, "-m", module, *args], env=sim_env(env), capture_output=True,

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sglang_sim_helpers import free_port, module_server, spawn  # noqa: E402,F401  (spawn: fixture)
+from sglang_sim_helpers import free_port, module_server, run_ansible_module, spawn  # noqa: E402,F401  (spawn: fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULE = ROOT / "library" / "sglang_probe.py"
@@ -31,21 +31,9 @@ MASK = "********"  # what Ansible prints in place of a no_log value that the mod
 
 def run_probe(tmp_path, check_mode=False, **params):
     """Run the module; returns (result dict, raw stdout + stderr)."""
-    args = {"model": MODEL, "timeout": 20}
-    args.update(params)
-    if check_mode:
-        args["_ansible_check_mode"] = True
-    argfile = tmp_path / ("args-%d.json" % time.monotonic_ns())
-    argfile.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
-    proc = subprocess.run([sys.executable, str(MODULE), str(argfile)], cwd=str(ROOT),
-                          capture_output=True, text=True, timeout=90)
-    argfile.unlink()
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    assert lines, "no JSON from the module (rc=%d): %s %s" % (proc.returncode, proc.stdout, proc.stderr)
-    result = json.loads(lines[-1])
-    assert (proc.returncode != 0) == bool(result.get("failed")), (proc.returncode, result)
+    result, out = run_ansible_module(MODULE, dict({"model": MODEL, "timeout": 20}, **params), tmp_path, check_mode)
     assert result["changed"] is False, result
-    return result, proc.stdout + proc.stderr
+    return result, out
 
 
 def assert_no_secret(output):

@@ -30,6 +30,7 @@ from sglang_sim_helpers import (  # noqa: E402
     free_port,
     free_ports,
     metric_value,
+    run_ansible_module,
     sim_env,
 )
 from test_router_contract import WORKER_ARGS, WORKER_ENV, Router  # noqa: E402
@@ -102,20 +103,7 @@ event("start", pid=proc.pid, fail=env.get("SGLANG_SIM_FAIL", ""))
 
 def run_rollover(tmp_path, check_mode=False, **params):
     """Run the module; returns (result dict, raw stdout + stderr)."""
-    args = dict(FAST)
-    args.update(params)
-    if check_mode:
-        args["_ansible_check_mode"] = True
-    argfile = tmp_path / ("args-%d.json" % time.monotonic_ns())
-    argfile.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
-    proc = subprocess.run([sys.executable, str(MODULE), str(argfile)], cwd=str(ROOT),
-                          capture_output=True, text=True, timeout=120)
-    argfile.unlink()
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    assert lines, "no JSON from the module (rc=%d): %s %s" % (proc.returncode, proc.stdout, proc.stderr)
-    result = json.loads(lines[-1])
-    assert (proc.returncode != 0) == bool(result.get("failed")), (proc.returncode, result)
-    return result, proc.stdout + proc.stderr
+    return run_ansible_module(MODULE, dict(FAST, **params), tmp_path, check_mode, timeout=120)
 
 
 class Instance:
