@@ -28,7 +28,6 @@ from sglang_sim_helpers import (  # noqa: E402
     SIM_PYTHON,
     SimServer,
     free_port,
-    free_ports,
     metric_value,
     run_ansible_module,
     sim_env,

@@ -20,6 +20,17 @@ def run_playbook(playbook="sglang.yml", *args, extra=None, timeout=900):
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
 
 
+def play(playbook, *args, extra=None):
+    """run_playbook, returning (result, stdout + stderr)."""
+    result = run_playbook(playbook, *args, extra=extra)
+    return result, result.stdout + result.stderr
+
+
+def flat(output):
+    """The output with the callback's line wrapping undone, to find a message it wrapped."""
+    return " ".join(output.split())
+
+
 def recap(output):
     """{host: {ok, changed, unreachable, failed}} from a run's PLAY RECAP."""
     counts = {}

@@ -12,6 +12,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO / "molecule" / "shared"))
 import playbook_run  # noqa: E402
+from playbook_run import flat, play  # noqa: E402
 
 testinfra_hosts = ["ansible://sparks"]
 
@@ -21,16 +22,6 @@ SECOND = {"port": 30001, "mem_fraction_static": 0.4, "served_model_name": "qwen3
 CONVERGED = [{"name": "main"}, {"name": "second", "args": SECOND}]
 REPORTS = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "reports"
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-def play(playbook, *args, extra=None):
-    result = playbook_run.run_playbook(playbook, *args, extra=extra)
-    return result, result.stdout + result.stderr
-
-
-def flat(out):
-    """The output with its line wrapping undone, to find a message the callback wrapped."""
-    return " ".join(out.split())
 
 
 def run_dirs():

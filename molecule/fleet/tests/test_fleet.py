@@ -16,6 +16,7 @@ import requests
 REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO / "molecule" / "shared"))
 import playbook_run  # noqa: E402
+from playbook_run import flat, play  # noqa: E402
 from load import Load  # noqa: E402
 
 testinfra_hosts = ["ansible://gateway-1"]
@@ -58,16 +59,6 @@ def wait_all_healthy(seconds=60):
             return True
         time.sleep(1)
     return False
-
-
-def play(playbook, *args, extra=None):
-    result = playbook_run.run_playbook(playbook, *args, extra=extra)
-    return result, result.stdout + result.stderr
-
-
-def flat(out):
-    """The output with the callback's line wrapping undone, to find a message it wrapped."""
-    return " ".join(out.split())
 
 
 def test_the_router_lists_every_instance_healthy_and_answers():

@@ -14,6 +14,7 @@ import requests
 REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO / "molecule" / "shared"))
 import playbook_run  # noqa: E402
+from playbook_run import flat, play  # noqa: E402
 
 testinfra_hosts = ["ansible://gateway-1"]
 
@@ -55,16 +56,6 @@ def wait_head_healthy(seconds=120):
             return True
         time.sleep(1)
     return False
-
-
-def play(playbook, *args, extra=None):
-    result = playbook_run.run_playbook(playbook, *args, extra=extra)
-    return result, result.stdout + result.stderr
-
-
-def flat(out):
-    """The output with its line wrapping undone, to find a message the callback wrapped."""
-    return " ".join(out.split())
 
 
 def test_the_two_sparks_serve_as_one_server():
