@@ -55,12 +55,14 @@ def test_server_echoes_the_flags(host):
         assert API_KEY not in body
 
 
-def test_env_file_is_0600_and_holds_the_secret(host):
+def test_env_file_is_0600_and_the_secrets_file_holds_the_key(host):
     for name in INSTANCES:
         env = host.file(f"/etc/sglang/{name}.env")
         assert env.mode == 0o600 and env.user == "root"
-        assert f"SGLANG_API_KEY={API_KEY}" in env.content_string
-        assert "HF_HUB_OFFLINE=1" in env.content_string
+        assert "HF_HUB_OFFLINE=1" in env.content_string and API_KEY not in env.content_string
+        secrets = host.file(f"/etc/sglang/{name}.secrets")
+        assert secrets.mode == 0o600 and secrets.user == "root"
+        assert f"SGLANG_API_KEY={API_KEY}" in secrets.content_string
 
 
 def test_no_secret_in_unit_or_docker_argv(host):
