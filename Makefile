@@ -10,7 +10,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SCENARIOS := $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
 
-.PHONY: help setup venv docker sim lint pytest molecule test test-fast demo demo-down clean
+.PHONY: help setup venv docker sim lint pytest molecule test test-fast bench demo demo-down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -48,6 +48,10 @@ molecule: setup ## every molecule scenario (create, converge, idempotence, verif
 test-fast: lint pytest ## lint and pytest, no molecule
 
 test: lint pytest molecule ## the whole suite, as CI runs it
+
+BENCH_ARGS ?=
+bench: setup ## rollout benchmark of simulated fleets of 1 and 3 hosts against the naive way (~30 min; replaces the demo fleet)
+	python3 scripts/rollout_bench.py $(BENCH_ARGS)
 
 demo: setup ## bring up the simulated Sparks of inventory/sim and run playbooks/sglang.yml against them
 	sim/fleet.sh up

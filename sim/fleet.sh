@@ -4,6 +4,8 @@
 #   sim/fleet.sh key          make the SSH key (.sim/ssh/id_ed25519) if missing
 #   sim/fleet.sh up           create the hosts that inventory/sim/hosts.yml lists, plus sim-infra
 #   sim/fleet.sh down         remove them
+# SIM_INVENTORY picks another inventory (scripts/rollout_bench.py makes fleets of other sizes);
+# SIM_PRELOAD_IMAGE=0 leaves the hosts without the SGLang image (bare, as a new box is).
 # Host names and addresses come from the inventory (group 'sparks'); nothing here is fleet data.
 set -euo pipefail
 
@@ -84,9 +86,11 @@ up() {
       cat > ~spark/.ssh/authorized_keys && chown spark:spark ~spark/.ssh/authorized_keys &&
       chmod 0600 ~spark/.ssh/authorized_keys' <"$key.pub"
     wait_ready "$name" "$ip"
-    # No registry here: the SGLang stand-in image is loaded as a real host would pull it.
-    docker exec "$name" docker image inspect "$sglang_image" >/dev/null 2>&1 || \
-      docker exec -i "$name" docker load -q <"$repo/.sim/images/sglang-sim.tar" >/dev/null
+    # Preloaded for the demo's GPU smoke test; without it the image comes through the mirror.
+    if [ "${SIM_PRELOAD_IMAGE:-1}" = 1 ]; then
+      docker exec "$name" docker image inspect "$sglang_image" >/dev/null 2>&1 || \
+        docker exec -i "$name" docker load -q <"$repo/.sim/images/sglang-sim.tar" >/dev/null
+    fi
     log "$name is up: ssh spark@$ip (SIMULATED Spark)"
   done <<<"$lines"
 }
