@@ -1,0 +1,71 @@
+"""docs/variables.md is generated from the roles' argument specs and must stay current.
+
+scripts/role_variables_doc.py writes it; these tests run its --check, show that --check notices a
+changed spec, and check that no role default is missing from the document (that is: from the
+role's meta/argument_specs.yml, which Ansible validates the inputs against).
+"""
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "role_variables_doc.py"
+DOC = ROOT / "docs" / "variables.md"
+STALE = "docs/variables.md is out of date: run python3 scripts/role_variables_doc.py"
+
+
+def run_script(*args):
+    return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=ROOT, capture_output=True, text=True,
+                          check=False)
+
+
+def test_committed_document_is_current():
+    result = run_script("--check")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_check_fails_when_a_spec_gains_a_variable(tmp_path):
+    roles = tmp_path / "roles"
+    for spec in sorted(ROOT.glob("roles/*/meta/argument_specs.yml")):
+        dest = roles / spec.relative_to(ROOT / "roles")
+        dest.parent.mkdir(parents=True)
+        shutil.copy(spec, dest)
+    # The unchanged copy passes, so the failure below comes from the added variable alone.
+    assert run_script("--check", "--roles-dir", str(roles)).returncode == 0
+
+    spec_file = roles / "sglang_verify" / "meta" / "argument_specs.yml"
+    specs = yaml.safe_load(spec_file.read_text())
+    specs["argument_specs"]["main"]["options"]["sglang_verify_new_knob"] = {
+        "type": "int", "default": 1, "description": "A variable docs/variables.md does not know yet."}
+    spec_file.write_text(yaml.safe_dump(specs, sort_keys=False))
+
+    committed = DOC.read_text()
+    result = run_script("--check", "--roles-dir", str(roles))
+    assert result.returncode == 1
+    assert STALE in result.stderr
+    assert DOC.read_text() == committed  # --check reports, it never rewrites the document
+    out = tmp_path / "variables.md"
+    assert run_script("--roles-dir", str(roles), "--output", str(out)).returncode == 0
+    assert "| `sglang_verify_new_knob` | int | no | `1` |" in out.read_text()
+
+
+def documented_variables():
+    """Variable names per role section (`## role`) of docs/variables.md."""
+    sections = re.split(r"^## (\S+)\n", DOC.read_text(), flags=re.M)[1:]
+    return {role: set(re.findall(r"^\| `([^`]+)` \|", body, flags=re.M))
+            for role, body in zip(sections[::2], sections[1::2])}
+
+
+def test_every_role_default_is_documented():
+    documented = documented_variables()
+    missing = []
+    for defaults in sorted(ROOT.glob("roles/*/defaults/main.yml")):
+        role = defaults.parent.parent.name
+        names = yaml.safe_load(defaults.read_text()) or {}
+        missing += [f"{role}: {name}" for name in names if name not in documented.get(role, set())]
+    assert not missing, ("role defaults missing from meta/argument_specs.yml (so from docs/variables.md):\n  "
+                         + "\n  ".join(missing))
