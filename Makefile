@@ -43,7 +43,7 @@ pytest: setup ## unit and contract tests
 
 molecule: setup ## every molecule scenario (create, converge, idempotence, verify, destroy)
 	@test -n "$(SCENARIOS)" || { echo "no molecule scenarios found" >&2; exit 1; }
-	for s in $(SCENARIOS); do molecule test -s $$s; done
+	rc=0; for s in $(SCENARIOS); do molecule test -s $$s || { echo "scenario $$s FAILED" >&2; rc=1; }; done; exit $$rc
 
 test-fast: lint pytest ## lint and pytest, no molecule
 
