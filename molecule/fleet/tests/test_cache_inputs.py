@@ -75,6 +75,7 @@ def test_token_never_appears_at_vvv_even_while_downloading():
     assert result.returncode == 0, out[-3000:]
     assert "TASK [model_cache : Download with hf]" in out and hub_bytes() > before
     assert TOKEN not in out and TOKEN[-12:] not in out and TOKEN not in "".join(out.split())
-    leftover = subprocess.run(["docker", "exec", "spark-sim-1", "find", "/home/spark", "-name", "*token*"],
-                              capture_output=True, text=True, timeout=30).stdout
-    assert leftover == "", leftover
+    # The seed's token file is gone, and no file in the owner's home holds the token.
+    leftover = subprocess.run(["docker", "exec", "spark-sim-1", "grep", "-rlF", TOKEN, "/home/spark"],
+                              capture_output=True, text=True, timeout=60)
+    assert leftover.returncode == 1 and leftover.stdout == "", leftover.stdout + leftover.stderr
