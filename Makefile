@@ -10,7 +10,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SCENARIOS := $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
 
-.PHONY: help setup venv docker sim lint pytest molecule test test-fast bench demo demo-down clean
+.PHONY: help setup venv docker sim lint pytest molecule test test-fast bench demo demo-down demo-clean demo-test clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -39,7 +39,7 @@ lint: venv ## yamllint and ansible-lint (production profile)
 	ansible-lint --profile production
 
 pytest: setup ## unit and contract tests
-	pytest tests
+	pytest tests --ignore=tests/demo
 
 molecule: setup ## every molecule scenario (create, converge, idempotence, verify, destroy)
 	@test -n "$(SCENARIOS)" || { echo "no molecule scenarios found" >&2; exit 1; }
@@ -47,18 +47,24 @@ molecule: setup ## every molecule scenario (create, converge, idempotence, verif
 
 test-fast: lint pytest ## lint and pytest, no molecule
 
-test: lint pytest molecule ## the whole suite, as CI runs it
+test: lint pytest molecule demo-test ## the whole suite, as CI runs it
 
 BENCH_ARGS ?=
 bench: setup ## rollout benchmark of simulated fleets of 1 and 3 hosts against the naive way (~30 min; replaces the demo fleet)
 	python3 scripts/rollout_bench.py $(BENCH_ARGS)
 
-demo: setup ## bring up the simulated Sparks of inventory/sim and run playbooks/sglang.yml against them
+demo: setup ## two simulated Sparks and a gateway: playbooks/sglang.yml end to end, then a summary
 	sim/fleet.sh up
-	ansible-playbook -i inventory/sim/hosts.yml playbooks/sglang.yml
+	python3 scripts/demo.py
 
-demo-down: ## remove the simulated Sparks of the demo
+demo-down: ## stop and remove the demo's hosts (images and build output kept)
 	sim/fleet.sh down
 
-clean: demo-down ## remove the venv and the simulated fleet's build cache
-	rm -rf $(VENV) .sim .cache
+demo-clean: ## remove every container, volume, network and image of the demo, .sim/ and reports/demo/
+	sim/fleet.sh clean
+
+demo-test: venv docker ## from nothing: make demo, the README's real-fleet steps, make demo-clean (~15 min)
+	pytest tests/demo
+
+clean: demo-clean ## also remove the venv and the controller's caches
+	rm -rf $(VENV) .cache
