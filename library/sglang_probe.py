@@ -292,10 +292,13 @@ def probe(p, result):
     parts.append("model %s listed" % p["model"])
 
     if p["api_key"]:
+        # A chat request: SGLang guards every path but /health*, /ready and /metrics, the router
+        # only its own API and the generation paths (it answers /v1/models to anyone).
         wrong = WRONG_KEYS[p["api_key"] == WRONG_KEYS[0]]
+        tiny = {"model": p["model"], "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}
         for label, key, what in ((" (no key)", "", "without the API key"),
                                  (" (wrong key)", wrong, "with a wrong API key")):
-            status, _, info = prober.call("GET", "/v1/models", label, key=key, expect=401)
+            status, _, info = prober.call("POST", "/v1/chat/completions", label, body=tiny, key=key, expect=401)
             if status != 401:
                 raise ProbeError("%s: answers %s (HTTP %d, expected 401)" % (info["label"], what, status))
         parts.append("401 without key")

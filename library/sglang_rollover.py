@@ -56,7 +56,8 @@ options:
     type: str
     default: ""
   router_api_key:
-    description: The router's C(--api-key), sent as a Bearer token to C(/workers). Empty means no key.
+    description: The router's C(--api-key), sent as a Bearer token to C(/workers), and given to the router
+      with C(POST /workers) as the key it uses towards this worker (the servers' key). Empty means no key.
     type: str
     default: ""
   restart:
@@ -470,7 +471,10 @@ class Rollover:
             # sglang-router 0.3.x answers 202 (with the existing worker_id) for a URL it has already;
             # other versions may answer 409 or 400 "... already exists": all fine.
             try:
-                router.call("POST", "/workers", body={"url": p["worker_url"]}, ok=(200, 201, 202, 409))
+                # The router talks to a worker added at run time with the key given here (its own
+                # --api-key only covers the workers it started with).
+                body = {"url": p["worker_url"], **({"api_key": p["router_api_key"]} if p["router_api_key"] else {})}
+                router.call("POST", "/workers", body=body, ok=(200, 201, 202, 409))
             except RolloverError as exc:
                 if "already exists" not in str(exc).lower():
                     raise

@@ -50,9 +50,10 @@ def var(hostvars, host, role, name):
     return value if value is not None and "{{" not in str(value) else role_default(role, name)
 
 
-def http(method, url, body=None, timeout=30):
+def http(method, url, body=None, key="", timeout=30):
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})}
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
     with urllib.request.urlopen(req, timeout=timeout) as r:
         return json.loads(r.read().decode())
 
@@ -107,16 +108,20 @@ def summary(inv):
     router_metrics = f"http://{gw_addr}:{var(hostvars, gw, 'sglang_router', 'sglang_router_prometheus_port')}/metrics"
     prometheus = f"http://{gw_addr}:{str(var(hostvars, gw, 'sglang_metrics', 'sglang_metrics_prometheus_listen')).rsplit(':', 1)[1]}"
     model = hostvars[sparks[0]]["sglang_server_args"]["served_model_name"]
+    # The router's key: its own when the inventory sets one, else the servers' (the role's default).
+    key = hostvars[gw].get("sglang_router_api_key") or hostvars[gw].get("sglang_server_api_key") or ""
 
     log("\n" + "=" * 78)
     log("spark-sglang demo: a SIMULATED fleet (sim Sparks are containers on this machine; no GPU, no")
     log("internet: the SGLang server, the GPU and the hub are doubles, see docs/simulated-fleet.md)")
     log("=" * 78)
     log("\nEndpoints")
-    workers = http("GET", f"{router}/workers")["workers"]
+    workers = http("GET", f"{router}/workers", key=key)["workers"]
     for w in workers:
         log(f"  SGLang (simulated)  {w['url']}   healthy={w.get('is_healthy')}   behind the router")
     log(f"  router (real sglang-router)  {router}/v1/chat/completions   workers: {len(workers)}")
+    if key:
+        log(f"  API key (the sim inventory's test value; every request but /health and /metrics needs it): {key}")
     log(f"  router metrics               {router_metrics}")
     targets = http("GET", f"{prometheus}/api/v1/targets?state=active")["data"]["activeTargets"]
     up = [t for t in targets if t["health"] == "up"]
@@ -127,7 +132,7 @@ def summary(inv):
     log(f"\nA chat completion through the router (model {model}):")
     log(f"  Q: {QUESTION}")
     answer = http("POST", f"{router}/v1/chat/completions",
-                  {"model": model, "messages": [{"role": "user", "content": QUESTION}], "max_tokens": 64})
+                  {"model": model, "messages": [{"role": "user", "content": QUESTION}], "max_tokens": 64}, key=key)
     text = answer["choices"][0]["message"]["content"].strip()
     log(f"  A (simulated model): {text[:300]}")
 
@@ -142,7 +147,8 @@ def summary(inv):
         log(f"\nFleet report: {report.relative_to(REPO)}/report.md  (report.csv, summary.json,"
             f" plots/: {', '.join(plots)})")
     log("\nTry it:")
-    log(f"  curl -s {router}/v1/chat/completions -H 'Content-Type: application/json' \\")
+    auth = f" -H 'Authorization: Bearer {key}'" if key else ""
+    log(f"  curl -s {router}/v1/chat/completions -H 'Content-Type: application/json'{auth} \\")
     log(f"    -d '{{\"model\": \"{model}\", \"messages\": [{{\"role\": \"user\", \"content\": \"{QUESTION}\"}}]}}'")
     log(f"  ssh -i .sim/ssh/id_ed25519 spark@{hostvars[sparks[0]]['ansible_host']}   # a simulated Spark")
     log("  make demo-clean   # removes every container, volume and image of the demo")

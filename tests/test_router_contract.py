@@ -18,6 +18,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sglang_sim_helpers import (  # noqa: E402
     LOCALHOST,
+    REPO,
     Proc,
     free_ports,
     metric_value,
@@ -32,11 +33,11 @@ WORKER_ARGS = ["--model-path", "org/sim-model-7b", "--served-model-name", "sim-m
 
 
 class Router(Proc):
-    def __init__(self, worker_urls, log_path, extra=()):
+    def __init__(self, worker_urls, log_path, extra=(), launcher=("-m", "sglang_router.launch_router"), env=None):
         # Router and its Prometheus port from one call: two separate calls can return the same port.
         self.port, metrics_port = free_ports(2)
         self.url = f"http://{LOCALHOST}:{self.port}"
-        cmd = [sys.executable, "-m", "sglang_router.launch_router",
+        cmd = [sys.executable, *launcher,
                "--worker-urls", *worker_urls,
                "--policy", "round_robin",
                "--host", LOCALHOST, "--port", str(self.port),
@@ -47,7 +48,7 @@ class Router(Proc):
                "--worker-startup-timeout-secs", "30",
                "--shutdown-grace-period-secs", "2",
                "--log-level", "info", *extra]
-        super().__init__(cmd, sim_env(), log_path)
+        super().__init__(cmd, sim_env(env), log_path)
 
     def workers(self, headers=None):
         r = requests.get(self.url + "/workers", headers=headers or {}, timeout=5)
@@ -205,5 +206,30 @@ def test_router_with_api_key_forwards_it_to_workers(spawn, tmp_path):
         assert ok.status_code == 200, ok.text
         assert ok.json()["choices"][0]["message"]["content"].startswith("simulated")
         assert key not in w.log()
+    finally:
+        r.kill()
+
+
+def test_router_started_as_the_role_starts_it_keeps_the_key_off_its_command_line(spawn, tmp_path):
+    """sglang_router's unit runs `python -c <sglang_router_launch_py>`: the key comes from the
+    environment (the role's 0600 env file) and reaches the router's argv inside Python only."""
+    import yaml
+
+    launch_py = yaml.safe_load((REPO / "roles" / "sglang_router" / "vars" / "main.yml").read_text())["sglang_router_launch_py"]
+    key = "key-from-the-env-file"
+    w = spawn([*WORKER_ARGS, "--api-key", key], env=WORKER_ENV, name="env-keyed-worker")
+    w.wait_healthy()
+    r = Router([w.url], tmp_path / "env-keyed-router.log", launcher=("-c", launch_py), env={"SGLANG_ROUTER_API_KEY": key})
+    try:
+        auth = {"Authorization": f"Bearer {key}"}
+        r.wait_workers([w.url], headers=auth)
+        # The router itself has the key: its own API refuses a client without it.
+        assert requests.get(r.url + "/workers", timeout=5).status_code == 401
+        assert r.chat("no key").status_code == 401
+        assert r.chat("with key", headers=auth).status_code == 200
+        # The key reached the router (it answers 200 to the key, and the worker demands it), yet
+        # it is not in what was executed, nor in the process's command line now.
+        assert key not in " ".join(r.cmd)
+        assert key not in Path(f"/proc/{r.popen.pid}/cmdline").read_bytes().decode(errors="replace")
     finally:
         r.kill()

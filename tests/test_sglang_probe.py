@@ -90,8 +90,8 @@ def test_success_with_key_stream_and_metrics(tmp_path, secured):
     r, out = run_probe(tmp_path, url=secured.url, name="spark1", api_key=SECRET, metrics=True, max_tokens=8)
     assert not r.get("failed"), r
     assert endpoints(r) == [
-        ("GET /health", 200, True), ("GET /v1/models", 200, True), ("GET /v1/models (no key)", 401, True),
-        ("GET /v1/models (wrong key)", 401, True), ("POST /v1/chat/completions", 200, True),
+        ("GET /health", 200, True), ("GET /v1/models", 200, True), ("POST /v1/chat/completions (no key)", 401, True),
+        ("POST /v1/chat/completions (wrong key)", 401, True), ("POST /v1/chat/completions", 200, True),
         ("POST /v1/chat/completions (stream)", 200, True), ("GET /metrics", 200, True)]
     assert r["model"] == MODEL
     chat = r["chat"]
@@ -194,10 +194,10 @@ def test_open_server_while_a_key_is_expected(tmp_path, plain):
     # The server accepts every request, with or without the key: the key protects nothing.
     r, out = run_probe(tmp_path, url=plain.url, api_key=SECRET)
     assert r["failed"] is True
-    assert r["msg"] == ("instance main: GET /v1/models (no key): answers without the API key "
+    assert r["msg"] == ("instance main: POST /v1/chat/completions (no key): answers without the API key "
                         "(HTTP 200, expected 401)")
     assert endpoints(r) == [("GET /health", 200, True), ("GET /v1/models", 200, True),
-                            ("GET /v1/models (no key)", 200, False)]
+                            ("POST /v1/chat/completions (no key)", 200, False)]
     assert_no_secret(out)
 
 

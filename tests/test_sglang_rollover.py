@@ -617,3 +617,26 @@ def test_router_api_key(tmp_path, state):
             assert SECRET not in text and "********" not in text
     finally:
         router.kill()
+
+
+def test_a_keyed_worker_put_back_by_the_rollover_is_known_to_the_router(tmp_path, state):
+    """sglang-router 0.3.2 talks to a worker added at run time (POST /workers) with the key given in
+    that request only: without it the router cannot read the worker's /model_info (401) and lists
+    it as model 'unknown'. The rollover passes router_api_key along."""
+    keyed = Instance(state, "keyed-rolled", args=[*WORKER_ARGS, "--api-key", SECRET])
+    keyed.restart()
+    keyed.wait_healthy()
+    auth = {"Authorization": "Bearer " + SECRET}
+    router = Router([keyed.url], state / "keyed-rolled-router.log", extra=["--api-key", SECRET])
+    try:
+        router.wait_workers([keyed.url], headers=auth)
+        r, out = run_rollover(tmp_path, router_api_key=SECRET,
+                              **keyed.params(router_url=router.url, worker_url=keyed.url, restart=True))
+        assert not r.get("failed"), r
+        assert r["changed"] is True and r["removed"] is True and r["readded"] is True, r
+        listed = router.wait_workers([keyed.url], headers=auth)
+        assert [w["model_id"] for w in listed] == ["sim-model"]
+        assert router.chat("through a rolled worker", headers=auth).status_code == 200
+        assert SECRET not in out
+    finally:
+        router.kill()

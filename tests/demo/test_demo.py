@@ -8,6 +8,7 @@ command: reports/demo-test/.
 import json
 import re
 import subprocess
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -75,6 +76,29 @@ def test_make_demo_succeeds_and_prints_the_summary(demo):
     assert report, "no report path in the summary"
     assert (REPO / report.group(1) / "report.md").is_file()
     assert sorted(p.name for p in (REPO / report.group(1) / "plots").glob("*.png")) == ["latency.png", "throughput.png"]
+
+
+def test_the_demo_fleet_demands_its_api_key(demo):
+    assert demo.returncode == 0, "make demo failed"
+    key = SIM_ALL["sglang_server_api_key"]
+    body = json.dumps({"model": "qwen3-8b", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}).encode()
+    urls = [f"http://{GATEWAY_ADDR}:30080"] + [f"http://{SIM_HOSTS['sparks']['hosts'][h]['ansible_host']}:30000" for h in SPARKS]
+    for base in urls:
+        for headers, expected in (({}, 401), ({"Authorization": "Bearer wrong"}, 401), ({"Authorization": f"Bearer {key}"}, 200)):
+            req = urllib.request.Request(f"{base}/v1/chat/completions", data=body, method="POST",
+                                         headers={"Content-Type": "application/json", **headers})
+            try:
+                with urllib.request.urlopen(req, timeout=30) as r:
+                    status = r.status
+            except urllib.error.HTTPError as e:
+                status = e.code
+            assert status == expected, (base, headers.keys(), status)
+    # The router has the key from its 0600 secrets file: not in its unit, not on its command line.
+    script = ("pid=$(systemctl show -p MainPID --value sglang-router); systemctl cat sglang-router;"
+              " tr '\\0' ' ' </proc/$pid/cmdline; stat -c '%a %U' /etc/sglang-router/router.secrets")
+    out = subprocess.run(["docker", "exec", GATEWAY, "sh", "-c", script], capture_output=True, text=True, check=True).stdout
+    assert "ExecStart=" in out and key not in out
+    assert out.strip().endswith("600 root")
 
 
 def test_prometheus_on_the_gateway_scrapes_every_instance_and_the_router(demo):

@@ -74,6 +74,7 @@ def test_the_router_runs_as_a_service_from_its_venv(host):
     assert host.file("/opt/sglang-router/bin/python").exists
     assert host.run("/opt/sglang-router/bin/python -m pip show sglang-router").stdout.count("Version: 0.3.2") == 1
     assert host.file("/etc/sglang-router/router.env").mode == 0o600
+    assert host.file("/etc/sglang-router/router.secrets").mode == 0o600
 
 
 def test_the_router_role_puts_a_missing_worker_back_through_the_api_without_a_restart(host):
