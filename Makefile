@@ -63,7 +63,7 @@ demo-down: ## stop and remove the demo's hosts (images and build output kept)
 demo-clean: ## remove every container, volume, network and image of the demo, .sim/ and reports/demo/
 	sim/fleet.sh clean
 
-demo-test: venv docker ## from nothing: make demo, the README's real-fleet steps, make demo-clean (~15 min)
+demo-test: venv docker ## make demo, the README's real-fleet steps, make demo-clean, checked (~7 min)
 	pytest tests/demo
 
 clean: demo-clean ## also remove the venv and the controller's caches

@@ -27,6 +27,11 @@ INVENTORY = REPO / "inventory" / "sim" / "hosts.yml"
 REPORTS = REPO / "reports" / "demo"
 QUESTION = "What is artificial intelligence?"  # the lesson's request
 RUN_ID = re.compile(r"^\d{8}T\d{6}Z$")
+BIN = Path(sys.executable).parent  # the venv's tools, also when this runs as .venv/bin/python scripts/demo.py
+
+
+def tool(name):
+    return str(BIN / name) if (BIN / name).exists() else name
 
 
 def log(msg=""):
@@ -38,7 +43,7 @@ def role_default(role, name):
 
 
 def inventory(path):
-    out = subprocess.run(["ansible-inventory", "-i", str(path), "--list"], check=True,
+    out = subprocess.run([tool("ansible-inventory"), "-i", str(path), "--list"], check=True,
                          capture_output=True, text=True, cwd=REPO).stdout
     data = json.loads(out)
     return data, data["_meta"]["hostvars"]
@@ -61,9 +66,10 @@ def http(method, url, body=None, key="", timeout=30):
 def run_playbook(inv):
     REPORTS.mkdir(parents=True, exist_ok=True)
     log_file = REPORTS / f"ansible-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.log"
-    cmd = ["ansible-playbook", "-i", str(inv), "playbooks/sglang.yml"]
-    log(f"==> {' '.join(cmd)}   (SIMULATED fleet; full log: {log_file.relative_to(REPO)})")
-    env = dict(os.environ, ANSIBLE_DISPLAY_SKIPPED_HOSTS="false", ANSIBLE_FORCE_COLOR="false")
+    cmd = [tool("ansible-playbook"), "-i", str(inv), "playbooks/sglang.yml"]
+    log(f"==> ansible-playbook -i {inv} playbooks/sglang.yml   (SIMULATED fleet; full log: {log_file.relative_to(REPO)})")
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_DISPLAY_SKIPPED_HOSTS="false",
+               ANSIBLE_FORCE_COLOR="false")
     started = time.monotonic()
     with open(log_file, "w") as out, subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
                                                       stderr=subprocess.STDOUT, text=True) as proc:
