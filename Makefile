@@ -10,7 +10,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SCENARIOS := $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
 
-.PHONY: help setup venv docker sim lint pytest molecule test test-fast bench demo demo-down demo-clean demo-test clean
+.PHONY: help setup venv tools docker sim lint pytest molecule test test-fast bench demo demo-down demo-clean demo-test clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -23,14 +23,18 @@ $(VENV)/.installed: requirements.txt
 
 venv: $(VENV)/.installed ## create the venv with the pinned dependencies
 
+tools: ## the Debian tools the sim build and the tests run here (installed when missing, as root)
+	scripts/ensure-tools.sh
+
 docker: ## make sure a Docker daemon answers (installs and starts one when root)
 	scripts/ensure-docker.sh
 
-sim: venv docker ## build the simulated fleet's images, apt repo and SSH key (only what is missing)
+sim: venv tools docker ## build the simulated fleet's images, apt repo and SSH key (only what is missing)
 	sim/images/build.sh
 	sim/toolkit/build-repo.sh .sim/apt
 	sim/fleet.sh key
-	python3 sim/hub/testhub.py --show-refs $$(cat sim/infra/hub.args) > .sim/hub-refs.json
+	python3 sim/hub/testhub.py --show-refs $$(cat sim/infra/hub.args) > .sim/hub-refs.json.tmp
+	mv .sim/hub-refs.json.tmp .sim/hub-refs.json  # at once: running scenarios read it
 
 setup: sim ## everything the tests and the demo need
 
@@ -38,16 +42,17 @@ lint: venv ## yamllint and ansible-lint (production profile)
 	yamllint --strict .
 	ansible-lint --profile production
 
-pytest: setup ## unit and contract tests
+pytest: venv tools ## unit and contract tests (no sim images needed)
 	pytest tests --ignore=tests/demo
 
-molecule: setup ## every molecule scenario (create, converge, idempotence, verify, destroy)
+molecule: setup ## every molecule scenario (create, converge, idempotence, verify, destroy), side by side
 	@test -n "$(SCENARIOS)" || { echo "no molecule scenarios found" >&2; exit 1; }
-	rc=0; for s in $(SCENARIOS); do molecule test -s $$s || { echo "scenario $$s FAILED" >&2; rc=1; }; done; exit $$rc
+	python3 scripts/test_suite.py $(addprefix molecule-,$(SCENARIOS))
 
 test-fast: lint pytest ## lint and pytest, no molecule
 
-test: lint pytest molecule demo-test ## the whole suite, as CI runs it
+test: ## the whole suite, as CI runs it: every stage, some side by side, then the timing table
+	python3 scripts/test_suite.py
 
 BENCH_ARGS ?=
 bench: setup ## rollout benchmark of simulated fleets of 1 and 3 hosts against the naive way (~30 min; replaces the demo fleet)
@@ -64,7 +69,8 @@ demo-clean: ## remove every container, volume, network and image of the demo, .s
 	sim/fleet.sh clean
 
 demo-test: venv docker ## make demo, the README's real-fleet steps, make demo-clean, checked (~7 min)
-	pytest tests/demo
+	pytest tests/demo/test_demo.py
+	pytest tests/demo/test_demo_clean.py
 
 clean: demo-clean ## also remove the venv and the controller's caches
 	rm -rf $(VENV) .cache

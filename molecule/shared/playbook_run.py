@@ -5,7 +5,18 @@ import re
 import subprocess
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[2]
+
+
+def hosts(group):
+    """The scenario's hosts in an inventory group, in order: host names come from molecule.yml only
+    (each scenario names its own, so scenarios can run side by side)."""
+    inventory = yaml.safe_load(Path(os.environ["MOLECULE_INVENTORY_FILE"]).read_text())
+    found = list((inventory.get(group) or {}).get("hosts") or {})
+    assert found, f"no hosts in group {group} of {os.environ['MOLECULE_INVENTORY_FILE']}"
+    return found
 
 
 def run_playbook(playbook="sglang.yml", *args, extra=None, timeout=900):

@@ -19,17 +19,7 @@ mkdir -p "$cache" "$out"
 
 log() { echo "sim-images: $*" >&2; }
 
-need() {
-  command -v "$1" >/dev/null 2>&1 && return 0
-  [ "$(id -u)" -eq 0 ] || { log "'$1' is missing; install package '$2'"; exit 1; }
-  log "installing $2"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
-}
-need debootstrap debootstrap
-need skopeo skopeo
-need docker-registry docker-registry
-need apt-ftparchive apt-utils   # for sim/toolkit/build-repo.sh
+"$repo/scripts/ensure-tools.sh"   # debootstrap, skopeo, docker-registry, apt-ftparchive
 
 hash_of() {  # hash of the listed files and directories (content and names)
   (cd "$repo" && find "$@" -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16

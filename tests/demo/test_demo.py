@@ -1,9 +1,9 @@
 """The newcomer's path, end to end: `make demo` with no demo running, its summary, Prometheus on
-the gateway scraping the simulated fleet, the README's real-fleet steps run as written against
-it, and `make demo-clean` leaving nothing of the demo behind.
+the gateway scraping the simulated fleet, and the README's real-fleet steps run as written against
+it. `make demo-clean` after it: test_demo_clean.py.
 
-Run by `make demo-test` (the last part of `make test`: it removes the sim images). Logs of every
-command: reports/demo-test/.
+Run by `make demo-test`, and by `make test` beside the molecule scenarios. Logs of every command:
+reports/demo-test/.
 """
 import json
 import re
@@ -11,13 +11,11 @@ import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import pytest
 import yaml
+from demo_run import BEFORE, REPO, docker_lines, run, tail
 
-REPO = Path(__file__).resolve().parents[2]
-LOGS = REPO / "reports" / "demo-test"
 SIM_ALL = yaml.safe_load((REPO / "inventory" / "sim" / "group_vars" / "all" / "sim.yml").read_text())
 SIM_HOSTS = yaml.safe_load((REPO / "inventory" / "sim" / "hosts.yml").read_text())["all"]["children"]
 SPARKS = list(SIM_HOSTS["sparks"]["hosts"])
@@ -27,32 +25,19 @@ INFRA_ADDR = SIM_ALL["sim_infra_address"]
 SIM_MODEL = "sim-org/Qwen3-8B-NVFP4-sim"
 
 
-def run(name, cmd, timeout, **kw):
-    """Run a command, keep its output in reports/demo-test/<name>.log, return the CompletedProcess."""
-    LOGS.mkdir(parents=True, exist_ok=True)
-    p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, **kw)
-    (LOGS / f"{name}.log").write_text(f"$ {cmd}\nexit {p.returncode}\n--- stdout\n{p.stdout}\n--- stderr\n{p.stderr}")
-    return p
-
-
-def tail(p, n=40):
-    return "\n".join((p.stdout + p.stderr).splitlines()[-n:])
-
-
-def docker_lines(*args):
-    return set(subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout.split())
+@pytest.fixture(scope="module")
+def before():
+    """Docker volumes and networks that are not the demo's, before it starts (make demo-clean must keep them;
+    test_demo_clean.py reads them from BEFORE)."""
+    run("demo-down-first", ["sim/fleet.sh", "down"], timeout=300)  # no demo hosts left from an earlier run
+    seen = {"volumes": sorted(docker_lines("volume", "ls", "-q")), "networks": sorted(docker_lines("network", "ls", "-q"))}
+    BEFORE.write_text(json.dumps(seen) + "\n")
+    return seen
 
 
 def get_json(url):
     with urllib.request.urlopen(url, timeout=10) as r:
         return json.loads(r.read().decode())
-
-
-@pytest.fixture(scope="module")
-def before():
-    """Docker volumes and networks that are not the demo's, before it starts (clean must keep them)."""
-    run("demo-down-first", ["sim/fleet.sh", "down"], timeout=300)  # no demo hosts left from an earlier run
-    return {"volumes": docker_lines("volume", "ls", "-q"), "networks": docker_lines("network", "ls", "-q")}
 
 
 @pytest.fixture(scope="module")
@@ -201,14 +186,3 @@ sed -i '/^model_cache_token:/d' "$INVENTORY/group_vars/sparks/sim.yml"
     assert all(c == "0" for _, c, _, _ in recaps), recaps
     runs = out.count("PLAY RECAP")
     assert runs == 6, f"{runs} playbook runs, expected preflight, sglang, check, tags, deploy check, deploy"
-
-
-def test_demo_clean_leaves_no_container_volume_network_or_image(before, demo):
-    p = run("make-demo-clean", ["make", "demo-clean"], timeout=600)
-    assert p.returncode == 0, tail(p)
-    assert run("leftovers", ["sim/fleet.sh", "leftovers"], timeout=120).stdout.strip() == ""
-    assert docker_lines("ps", "-aq", "--filter", "label=org.spark-sim.fleet=demo") == set()
-    assert docker_lines("images", "-q", "--filter", "label=org.spark-sim.simulated=true") == set()
-    assert docker_lines("volume", "ls", "-q") - before["volumes"] == set()
-    assert docker_lines("network", "ls", "-q") - before["networks"] == set()
-    assert not (REPO / ".sim").exists() and not (REPO / "reports" / "demo").exists()

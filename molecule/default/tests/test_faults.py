@@ -5,14 +5,18 @@ Measured times go to $MOLECULE_EPHEMERAL_DIRECTORY/reliability/faults.json (docs
 import json
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 from conftest import _SUMMARY
 
-testinfra_hosts = ["ansible://spark-sim-1"]
-HOST = "spark-sim-1"
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+import playbook_run  # noqa: E402
+
+testinfra_hosts = ["ansible://sparks"]
+HOST = playbook_run.hosts("sparks")[0]
 PORTS = {"main": 30000, "second": 30001}
 # RestartSec (10 s) + the simulated load (2 s) + container start, with room for a busy 2-core machine.
 BOUND_S = {"kill": 60, "docker_restart": 90, "host_restart": 180}
@@ -76,6 +80,7 @@ def test_host_restart_brings_both_instances_back(host):
     record("host_restart", seconds)
     assert seconds is not None, host.run("systemctl --failed --no-pager").stdout
     assert host.check_output("ps -o lstart= -p 1") != boot_before  # systemd really booted again
+    assert all(host.service(f"sglang-{name}").is_running for name in PORTS)
 
 
 @pytest.fixture()

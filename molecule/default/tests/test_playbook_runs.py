@@ -17,7 +17,7 @@ def run_playbook(*args, extra=None, playbook=PLAYBOOK):
 
 
 def recap(output):
-    return playbook_run.recap(output)["spark-sim-1"]
+    return playbook_run.recap(output)[playbook_run.hosts("sparks")[0]]
 
 
 def test_check_mode_on_converged_host_reports_no_change():

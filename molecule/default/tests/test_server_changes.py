@@ -1,9 +1,7 @@
 """sglang_server behaviour on the converged host, through real playbook runs: a flag change
 restarts only its instance, a never-healthy configuration is rolled back, bad inputs fail
-before any restart, and docker or host restarts bring the services back by themselves."""
-import subprocess
+before any restart. (Docker and host restarts: test_faults.py.)"""
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,7 @@ testinfra_hosts = ["ansible://sparks"]
 
 SECOND = {"port": 30001, "mem_fraction_static": 0.4, "served_model_name": "qwen3-8b-second"}
 CONVERGED = [{"name": "main"}, {"name": "second", "args": SECOND}]
+HOST = playbook_run.hosts("sparks")[0]
 
 
 def started_at(host, name):
@@ -24,15 +23,6 @@ def started_at(host, name):
 
 def healthy(host, port):
     return host.run(f"curl -fsS -o /dev/null http://127.0.0.1:{port}/health").rc == 0
-
-
-def wait_healthy(host, ports, seconds=120):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if all(healthy(host, p) for p in ports):
-            return True
-        time.sleep(1)
-    return False
 
 
 def deploy(extra=None, *args):
@@ -52,7 +42,7 @@ def test_a_changed_flag_restarts_only_its_instance(host):
     result, out = deploy({"sglang_server_instances": CONVERGED})
     assert result.returncode == 0, out[-3000:]
     result, out = deploy()
-    assert result.returncode == 0 and playbook_run.recap(out)["spark-sim-1"]["changed"] == 0, out[-3000:]
+    assert result.returncode == 0 and playbook_run.recap(out)[HOST]["changed"] == 0, out[-3000:]
 
 
 def test_an_image_that_never_gets_healthy_is_rolled_back(host):
@@ -70,27 +60,16 @@ def test_an_image_that_never_gets_healthy_is_rolled_back(host):
     # The run stopped at the first failing instance: the other one was never touched.
     assert started_at(host, "second") == second_before
     result, out = deploy()
-    assert result.returncode == 0 and playbook_run.recap(out)["spark-sim-1"]["changed"] == 0, out[-3000:]
+    assert result.returncode == 0 and playbook_run.recap(out)[HOST]["changed"] == 0, out[-3000:]
 
 
 BAD = {
     "unknown-flag": ({"sglang_server_args": {"model_path": "/models/Qwen3-8B-NVFP4", "bogus_flag": 1}},
                      "does not accept: --bogus-flag"),
-    "mem-fraction-1.5": ({"sglang_server_args": {"model_path": "/models/Qwen3-8B-NVFP4", "mem_fraction_static": 1.5}},
-                         "sglang_server_args.mem_fraction_static must be a number in (0, 1)"),
-    "duplicate-ports": ({"sglang_server_instances": [{"name": "main"}, {"name": "second"}]},
-                        "sglang_server_args.port is used by more than one instance"),
     "tp-too-large": ({"sglang_server_args": {"model_path": "/models/Qwen3-8B-NVFP4", "tp_size": 2}},
                      "sglang_server_args tp_size x dp_size = 2 GPUs, the host has 1"),
     "missing-model": ({"sglang_server_args": {"model_path": "/models/Not-There"}},
                       "sglang_server_args.model_path /models/Not-There is not in the cache"),
-    "no-model": ({"sglang_server_args": {}}, "sglang_server_args.model_path is required"),
-    "tag-only-image": ({"sglang_server_image": "lmsysorg/sglang:spark"}, "sglang_server_image must be pinned by digest"),
-    "api-key-in-args": ({"sglang_server_args": {"model_path": "/models/Qwen3-8B-NVFP4", "api_key": "x"}},
-                        "sglang_server_args must not carry api_key"),
-    "bad-instance-name": ({"sglang_server_instances": [{"name": "Main!"}]}, "sglang_server_instances[0].name"),
-    "port-out-of-range": ({"sglang_server_instances": [{"name": "main", "args": {"port": 70000}}]},
-                          "sglang_server_args.port must be an integer in 1-65535"),
     "port-taken": ({"sglang_server_instances": [{"name": "main", "args": {"port": 22}}]},
                    "sglang_server_args.port 22 is taken by another program"),
     "bad-flag-key": ({"sglang_server_args": {"model_path": "/models/Qwen3-8B-NVFP4", "Bad-Key": 1}}, "Bad-Key"),
@@ -104,19 +83,6 @@ def test_bad_input_fails_before_any_restart(host, case):
     result, out = deploy(extra)
     assert result.returncode != 0, out[-3000:]
     assert message in out, out[-3000:]
-    assert playbook_run.recap(out)["spark-sim-1"]["changed"] == 0, out[-3000:]
+    assert playbook_run.recap(out)[HOST]["changed"] == 0, out[-3000:]
     assert {n: started_at(host, n) for n in ("main", "second")} == before
 
-
-def test_docker_restart_brings_the_services_back(host):
-    host.check_output("systemctl restart docker")
-    assert wait_healthy(host, [30000, 30001])
-
-
-def test_host_restart_brings_the_services_back(host):
-    subprocess.run(["docker", "restart", "spark-sim-1"], check=True, capture_output=True, timeout=120)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and host.run("systemctl is-system-running --wait").rc not in (0, 1):
-        time.sleep(1)
-    assert wait_healthy(host, [30000, 30001])
-    assert host.service("sglang-main").is_running and host.service("sglang-second").is_running

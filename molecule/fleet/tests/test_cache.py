@@ -4,13 +4,17 @@ import json
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import testinfra
 
 REPO = Path(__file__).resolve().parents[3]
-SPARKS = ["spark-sim-1", "spark-sim-2", "spark-sim-3"]
+sys.path.insert(0, str(REPO / "molecule" / "shared"))
+import playbook_run  # noqa: E402
+SPARKS = playbook_run.hosts("sparks")
+INFRA = playbook_run.hosts("sim_infra")[0]
 REFS = json.loads((REPO / ".sim" / "hub-refs.json").read_text())
 DIGEST = (REPO / ".sim" / "images" / "sglang-sim.digest").read_text().strip()
 IMAGE = f"lmsysorg/sglang@{DIGEST}"
@@ -22,7 +26,7 @@ GATED_SNAPSHOT = f"/home/spark/.cache/huggingface/hub/models--sim-org--Gated-sim
 
 
 def infra(*cmd):
-    return subprocess.run(["docker", "exec", "sim-infra", *cmd], capture_output=True, text=True, timeout=30,
+    return subprocess.run(["docker", "exec", INFRA, *cmd], capture_output=True, text=True, timeout=30,
                           check=True).stdout
 
 
@@ -70,8 +74,8 @@ def test_every_host_has_the_same_verified_model(repo, directory, patterns):
         assert h.file(directory).user == "spark"
 
 
-def test_the_hub_served_each_model_file_once():
-    """After converge AND the idempotence run: each file's bytes equal its size, not 3x or 6x."""
+def test_the_hub_served_each_model_file_once(noop_run):
+    """After converge AND the run without change: each file's bytes equal its size, not 3x or 6x."""
     stats = hub_json("/_sim/stats")
     expected = {f"{QWEN}/{p}": e["size"] for p, e in tree(QWEN).items()}
     expected.update({f"{GATED}/{p}": e["size"] for p, e in tree(GATED).items() if p.endswith((".json", ".safetensors"))})
@@ -86,8 +90,8 @@ def test_every_host_has_the_image_by_digest():
         assert DIGEST in result.stdout
 
 
-def test_the_upstream_registry_served_each_blob_once():
-    logs = subprocess.run(["docker", "logs", "sim-infra"], capture_output=True, text=True, timeout=30)
+def test_the_upstream_registry_served_each_blob_once(noop_run):
+    logs = subprocess.run(["docker", "logs", INFRA], capture_output=True, text=True, timeout=30)
     gets = re.findall(r'"GET /v2/lmsysorg/sglang/blobs/(sha256:[0-9a-f]{64}) HTTP/1\.1" 200', logs.stdout + logs.stderr)
     assert gets, "the upstream registry served no blob"
     assert len(gets) == len(set(gets)), sorted(gets)
@@ -103,7 +107,7 @@ def test_the_mirror_is_a_pull_through_cache_on_the_named_host():
     assert "remoteurl: http://sim-infra:5000" in mirror.file("/etc/docker/registry/config.yml").content_string
     for h in hosts():
         daemon = json.loads(h.file("/etc/docker/daemon.json").content_string)
-        assert daemon["registry-mirrors"] == ["http://spark-sim-1:5001"]
+        assert daemon["registry-mirrors"] == [f"http://{SPARKS[0]}:5001"]
         assert daemon["runtimes"]["nvidia"]["path"] == "nvidia-container-runtime"   # the toolkit's entry kept
 
 

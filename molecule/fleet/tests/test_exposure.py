@@ -1,11 +1,11 @@
-"""Exposure of the SGLang servers on the converged fleet (three SIMULATED Sparks, gateway-1 running the router):
+"""Exposure of the SGLang servers on the converged fleet (three SIMULATED Sparks, the gateway running the router):
 the serving ports' allow-list (sglang_server_firewall_allow, an nftables table of the role's own) lets the listed
 sources in and drops the others, never restarts SGLang, changes nothing on a second run and goes away with an empty
 list; an instance given a specific args.host listens on that address only.
 
-Only spark-sim-1 is changed: extra vars apply to every host, so each run is `deploy.yml --limit spark-sim-1` (as
-test_fleet.py does for spark-sim-2); the router on gateway-1 is reached over HTTP, not through the play, and the
-other Sparks keep their converged configuration. Every test puts spark-sim-1 back as converged."""
+Only the first Spark (TARGET) is changed: extra vars apply to every host, so each run is `deploy.yml --limit TARGET`
+(as test_fleet.py does for the second); the router on the gateway is reached over HTTP, not through the play, and the
+other Sparks keep their converged configuration. Every test puts TARGET back as converged."""
 import subprocess
 import sys
 import time
@@ -20,9 +20,11 @@ import playbook_run  # noqa: E402
 from playbook_run import flat, play  # noqa: E402
 
 NETWORK = "spark-sim-fleet"
-TARGET = "spark-sim-1"
+SPARKS = playbook_run.hosts("sparks")
+GATEWAY = playbook_run.hosts("gateway")[0]
+TARGET, ALLOWED, OTHER = SPARKS  # the one changed, a source allowed in, a source kept out
 TARGET_WORKER = f"http://{TARGET}:30000"
-WORKERS = [f"http://spark-sim-{n}:30000" for n in (1, 2, 3)]
+WORKERS = [f"http://{spark}:30000" for spark in SPARKS]
 MODEL = "qwen3-8b"
 LIMIT = ("--limit", TARGET)
 
@@ -62,7 +64,7 @@ def table():
 
 
 def router():
-    return f"http://{addresses('gateway-1')[0]}:30080"
+    return f"http://{addresses(GATEWAY)[0]}:30080"
 
 
 def healthy_workers():
@@ -111,18 +113,18 @@ def restore_target():
 
 def test_a_bad_allow_list_entry_fails_the_preflight_naming_it():
     # The preflight is read-only: every Spark (the extra var is everyone's) fails with its own message.
-    result, out = play("preflight.yml", extra={"sglang_server_firewall_allow": ["10.0.0.0/8", "10.0.0.1/33", "spark-sim-2"]})
+    result, out = play("preflight.yml", extra={"sglang_server_firewall_allow": ["10.0.0.0/8", "10.0.0.1/33", ALLOWED]})
     assert result.returncode != 0
-    assert all(playbook_run.recap(out)[s]["failed"] == 1 for s in ("spark-sim-1", "spark-sim-2", "spark-sim-3")), out[-3000:]
+    assert all(playbook_run.recap(out)[s]["failed"] == 1 for s in SPARKS), out[-3000:]
     text = flat(out)
     assert f"{TARGET}: sglang_server_firewall_allow must be a list of IPv4/IPv6 addresses" in text, out[-3000:]
-    assert '"10.0.0.1/33", "spark-sim-2"' in text and '"10.0.0.0/8"' not in text, out[-3000:]
+    assert f'"10.0.0.1/33", "{ALLOWED}"' in text and '"10.0.0.0/8"' not in text, out[-3000:]
 
 
 def test_the_allow_list_admits_only_its_sources_without_restarting_sglang(restore_target):
-    gateway, allowed = addresses("gateway-1"), addresses("spark-sim-2")
+    gateway, allowed = addresses(GATEWAY), addresses(ALLOWED)
     before = started_at()
-    assert curl("spark-sim-3", TARGET_WORKER + "/health") == (0, "200")  # reachable before
+    assert curl(OTHER, TARGET_WORKER + "/health") == (0, "200")  # reachable before
 
     out, changed = deploy({"sglang_server_firewall_allow": gateway + allowed})
     assert changed > 0, out[-3000:]
@@ -132,13 +134,13 @@ def test_the_allow_list_admits_only_its_sources_without_restarting_sglang(restor
     assert on(TARGET, "systemctl is-active nftables-sglang-server.service") == "active"
     assert on(TARGET, "systemctl is-enabled nftables-sglang-server.service") == "enabled"
 
-    assert curl("spark-sim-2", TARGET_WORKER + "/health") == (0, "200")
-    assert curl("gateway-1", TARGET_WORKER + "/health") == (0, "200")
+    assert curl(ALLOWED, TARGET_WORKER + "/health") == (0, "200")
+    assert curl(GATEWAY, TARGET_WORKER + "/health") == (0, "200")
     assert curl(TARGET, "http://127.0.0.1:30000/health") == (0, "200")  # loopback always
     # Dropped, not refused: curl runs into its 3 s limit (exit 28) while the server is up for the others.
-    assert curl("spark-sim-3", TARGET_WORKER + "/health") == (28, "000")
-    # The other Sparks have no table: spark-sim-3 still serves spark-sim-2.
-    assert curl("spark-sim-2", "http://spark-sim-3:30000/health") == (0, "200")
+    assert curl(OTHER, TARGET_WORKER + "/health") == (28, "000")
+    # The other Sparks have no table: OTHER still serves ALLOWED.
+    assert curl(ALLOWED, f"http://{OTHER}:30000/health") == (0, "200")
 
     # A second run changes nothing. It also lasts longer than the router needs to drop a worker it cannot
     # reach (health checks every second, three failures), so the router's view after it counts.
@@ -147,11 +149,11 @@ def test_the_allow_list_admits_only_its_sources_without_restarting_sglang(restor
     assert TARGET_WORKER in healthy_workers()
     chat_through_the_router()
 
-    # A new list reloads the table only: spark-sim-2 is out now, SGLang still runs as before.
+    # A new list reloads the table only: ALLOWED is out now, SGLang still runs as before.
     out, changed = deploy({"sglang_server_firewall_allow": gateway})
     assert changed > 0 and f"{TARGET}: unchanged" in flat(out), out[-3000:]
-    assert curl("spark-sim-2", TARGET_WORKER + "/health") == (28, "000")
-    assert curl("gateway-1", TARGET_WORKER + "/health") == (0, "200")
+    assert curl(ALLOWED, TARGET_WORKER + "/health") == (28, "000")
+    assert curl(GATEWAY, TARGET_WORKER + "/health") == (0, "200")
     assert started_at() == before
     assert TARGET_WORKER in healthy_workers()
 
@@ -161,8 +163,8 @@ def test_the_allow_list_admits_only_its_sources_without_restarting_sglang(restor
     assert table()[0] != 0
     assert on(TARGET, "ls /etc/systemd/system/nftables-sglang-server.service /etc/nftables.d/sglang_server.nft"
                       " 2>/dev/null | wc -l") == "0"
-    assert curl("spark-sim-3", TARGET_WORKER + "/health") == (0, "200")
-    assert curl("spark-sim-2", TARGET_WORKER + "/health") == (0, "200")
+    assert curl(OTHER, TARGET_WORKER + "/health") == (0, "200")
+    assert curl(ALLOWED, TARGET_WORKER + "/health") == (0, "200")
     assert started_at() == before
 
 
@@ -176,7 +178,7 @@ def test_a_specific_host_address_is_the_only_one_listening(restore_target):
     assert listening() == [f"{address}:30000"]
     assert curl(TARGET, "http://127.0.0.1:30000/health") == (7, "000")  # nothing on loopback: refused
     assert curl(TARGET, f"http://{address}:30000/health") == (0, "200")
-    assert curl("spark-sim-2", TARGET_WORKER + "/health") == (0, "200")
+    assert curl(ALLOWED, TARGET_WORKER + "/health") == (0, "200")
     # The router reaches it by name, which resolves to that address.
     assert wait_all_healthy(), healthy_workers()
 

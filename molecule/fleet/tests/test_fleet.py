@@ -7,7 +7,6 @@ import csv
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -18,10 +17,13 @@ sys.path.insert(0, str(REPO / "molecule" / "shared"))
 import playbook_run  # noqa: E402
 from playbook_run import flat, play  # noqa: E402
 from load import Load  # noqa: E402
+from conftest import router, workers  # noqa: E402
 
-testinfra_hosts = ["ansible://gateway-1"]
+testinfra_hosts = ["ansible://gateway"]
 
-SPARKS = ["spark-sim-1", "spark-sim-2", "spark-sim-3"]
+SPARKS = playbook_run.hosts("sparks")
+GATEWAY = playbook_run.hosts("gateway")[0]
+CANARY, SLOW = SPARKS[0], SPARKS[1]
 WORKERS = [f"http://{h}:30000" for h in SPARKS]
 MODEL = "qwen3-8b"
 
@@ -30,22 +32,12 @@ def sh(*argv):
     return subprocess.run(argv, capture_output=True, text=True, check=True, timeout=60).stdout.strip()
 
 
-def router():
-    """The router's URL from this machine (the gateway container's address)."""
-    address = sh("docker", "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", "gateway-1")
-    return f"http://{address}:30080"
-
-
 def on_spark(spark, command):
     return sh("docker", "exec", spark, "sh", "-c", command)
 
 
 def started_at(spark):
     return on_spark(spark, "docker inspect --format '{{.State.StartedAt}}' sglang-main")
-
-
-def workers():
-    return requests.get(router() + "/workers", timeout=10).json()["workers"]
 
 
 def healthy_workers():
@@ -86,7 +78,7 @@ def test_the_router_role_puts_a_missing_worker_back_through_the_api_without_a_re
         time.sleep(0.2)
     result, out = play("router.yml")
     assert result.returncode == 0, out[-3000:]
-    assert playbook_run.recap(out)["gateway-1"]["changed"] == 1
+    assert playbook_run.recap(out)[GATEWAY]["changed"] == 1
     assert wait_all_healthy()
     assert host.check_output("systemctl show --property MainPID --value sglang-router") == pid
 
@@ -114,19 +106,19 @@ def test_a_flag_change_rolls_through_the_fleet_without_a_failed_request():
 
 
 def test_a_canary_that_never_gets_healthy_stops_the_rollout():
-    good = on_spark("spark-sim-1", "docker inspect --format '{{.Config.Image}}' sglang-main")
+    good = on_spark(CANARY, "docker inspect --format '{{.Config.Image}}' sglang-main")
     bad = "lmsysorg/sglang@" + (REPO / ".sim" / "images" / "sglang-sim-never-healthy.digest").read_text().strip()
     before = {s: started_at(s) for s in SPARKS}
     with Load(router(), MODEL, max_requests=300) as load:
         result, out = play("deploy.yml", extra={"sglang_server_image": bad, "sglang_server_ready_timeout": 10})
     assert result.returncode != 0, out[-4000:]
-    assert "spark-sim-1: ROLLED BACK main" in flat(out), out[-4000:]
-    assert "spark-sim-2: untouched" in flat(out) and "spark-sim-3: untouched" in flat(out)
+    assert f"{CANARY}: ROLLED BACK main" in flat(out), out[-4000:]
+    assert all(f"{spark}: untouched" in flat(out) for spark in SPARKS[1:]), out[-4000:]
     assert out.count("PLAY [Deploy SGLang, batch by batch]") == 1
     assert load.failures == [], load.failures[:10]
     # The canary runs its last good image again; the others were never restarted.
-    assert on_spark("spark-sim-1", "docker inspect --format '{{.Config.Image}}' sglang-main") == good
-    assert started_at("spark-sim-2") == before["spark-sim-2"] and started_at("spark-sim-3") == before["spark-sim-3"]
+    assert on_spark(CANARY, "docker inspect --format '{{.Config.Image}}' sglang-main") == good
+    assert all(started_at(spark) == before[spark] for spark in SPARKS[1:])
     assert wait_all_healthy()
 
 
@@ -148,38 +140,25 @@ def test_the_bench_report_has_one_row_per_host_and_the_gate_names_a_slowed_host(
     for spark in SPARKS:
         assert (run / spark / "main" / "lesson.jsonl").is_file()
     assert all((run / "plots" / p).read_bytes().startswith(b"\x89PNG") for p in ("throughput.png", "latency.png"))
-    # spark-sim-2 decodes at a fifth of its rate (the sim's rate option), as after a bad change.
+    # SLOW decodes at a fifth of its rate (the sim's rate option), as after a bad change.
     slow = {"sglang_server_instances": [{"name": "main", "env": {"SGLANG_SIM_TOKENS_PER_SEC": "40"}}]}
     try:
-        result, out = play("deploy.yml", "--limit", "spark-sim-2", extra=slow)
+        result, out = play("deploy.yml", "--limit", SLOW, extra=slow)
         assert result.returncode == 0, out[-3000:]
         result, out, run = bench()  # against the previous run
         assert result.returncode != 0
-        assert "REGRESSION spark-sim-2 instance=main profile=lesson concurrency=10: total token throughput" in flat(out), out[-3000:]
-        assert "REGRESSION spark-sim-1" not in out and "REGRESSION spark-sim-3" not in out
+        assert f"REGRESSION {SLOW} instance=main profile=lesson concurrency=10: total token throughput" in flat(out), out[-3000:]
+        assert all(f"REGRESSION {spark}" not in out for spark in SPARKS if spark != SLOW)
         failed = {h for h, c in playbook_run.recap(out).items() if c["failed"]}
-        assert failed == {"spark-sim-2"}
+        assert failed == {SLOW}
     finally:
-        result, out = play("deploy.yml", "--limit", "spark-sim-2")
+        result, out = play("deploy.yml", "--limit", SLOW)
         assert result.returncode == 0, out[-3000:]
     assert wait_all_healthy()
 
 
-def test_a_run_without_change_changes_nothing_and_no_worker_leaves_the_router():
-    seen, stop = [], threading.Event()
-
-    def watch():
-        while not stop.is_set():
-            seen.append(sorted(w["url"] for w in workers()))
-            time.sleep(0.2)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    try:
-        result, out = play("sglang.yml")
-    finally:
-        stop.set()
-        watcher.join(timeout=10)
+def test_a_run_without_change_changes_nothing_and_no_worker_leaves_the_router(noop_run):
+    result, out, seen = noop_run
     assert result.returncode == 0, out[-4000:]
     assert all(counts["changed"] == 0 for counts in playbook_run.recap(out).values()), playbook_run.recap(out)
     assert len(seen) > 20 and all(urls == WORKERS for urls in seen), [s for s in seen if s != WORKERS][:5]
@@ -189,5 +168,5 @@ def test_check_mode_on_the_converged_fleet_reports_no_change():
     result, out = play("sglang.yml", "--check", "--diff")
     assert result.returncode == 0, out[-4000:]
     counts = playbook_run.recap(out)
-    assert set(counts) >= {*SPARKS, "gateway-1"}, counts
+    assert set(counts) >= {*SPARKS, GATEWAY}, counts
     assert all(c["changed"] == 0 and c["failed"] == 0 for c in counts.values()), counts

@@ -16,9 +16,9 @@ sys.path.insert(0, str(REPO / "molecule" / "shared"))
 import playbook_run  # noqa: E402
 from playbook_run import flat, play  # noqa: E402
 
-testinfra_hosts = ["ansible://gateway-1"]
+testinfra_hosts = ["ansible://gateway"]
 
-HEAD, WORKER = "spark-sim-1", "spark-sim-2"
+HEAD, WORKER = playbook_run.hosts("sparks")
 GROUP = {"members": [HEAD, WORKER], "interface": "eth0", "dist_init_port": 20000}
 ARGS = {"model_path": "/models/Qwen3-8B-NVFP4", "served_model_name": "qwen3-8b", "enable_metrics": True, "tp_size": 2}
 
@@ -91,7 +91,7 @@ BAD_GROUPS = {
     "wrong interface": (dict(GROUP, interface="ib9"), None, f"{HEAD}: sglang_server_multinode.interface ib9 does not exist"),
     "head address not on the interface": (dict(GROUP, head_address="10.254.0.9"), None,
                                           "has no address 10.254.0.9 (sglang_server_multinode.head_address) on eth0"),
-    "member not in the inventory": (dict(GROUP, members=[HEAD, "spark-sim-9"]), None, "sglang_server_multinode needs members"),
+    "member not in the inventory": (dict(GROUP, members=[HEAD, "no-such-spark"]), None, "sglang_server_multinode needs members"),
     "dp without dp attention": (GROUP, dict(ARGS, dp_size=2), "dp_size > 1 over several nodes needs enable_dp_attention"),
 }
 

@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""Run the test suite's stages, some side by side, and print a timing table at the end.
+
+A stage starts once the stages it needs have passed (it is skipped if one did not) and one of the
+--jobs slots is free; the last stage waits for every other one. Each stage's output goes to
+reports/test/<stage>.log and is printed whole when the stage ends, so the log reads stage by stage.
+The table (each stage's result, start and wall time, and the total) is printed at the end and kept
+in reports/test/timings.md. Exit status 0 only if every chosen stage passed.
+
+Usage: scripts/test_suite.py [--jobs N] [STAGE ...]   (no STAGE: all of them, as `make test` runs it)
+"""
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+LOGS = REPO / "reports" / "test"
+BIN = REPO / ".venv" / "bin"
+
+
+def molecule(scenario):
+    return [str(BIN / "molecule"), "test", "-s", scenario]
+
+
+SCENARIOS = sorted(p.parent.name for p in (REPO / "molecule").glob("*/molecule.yml"))
+# name: (command, the stages it needs). In order of priority: the longest first.
+STAGES = {
+    "venv": (["make", "venv", "tools"], []),
+    "images": (["make", "setup"], ["venv"]),
+    **{f"molecule-{s}": (molecule(s), ["images"]) for s in SCENARIOS},
+    "demo": ([str(BIN / "pytest"), "tests/demo/test_demo.py"], ["images"]),
+    "lint": (["make", "lint"], ["venv"]),
+    "pytest": (["make", "pytest"], ["venv"]),
+}
+# make demo-clean removes the sim images and .sim/, which the other stages use: it runs after all of them.
+LAST = ("demo-clean", [str(BIN / "pytest"), "tests/demo/test_demo_clean.py"])
+
+
+def clock(seconds):
+    return f"{int(seconds) // 60}:{int(seconds) % 60:02d}"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("--jobs", type=int, default=int(os.environ.get("TEST_JOBS", "4")))
+    parser.add_argument("stages", nargs="*", metavar="STAGE", help=", ".join([*STAGES, LAST[0]]))
+    args = parser.parse_args()
+    chosen = args.stages or [*STAGES, LAST[0]]
+    unknown = set(chosen) - {*STAGES, LAST[0]}
+    if unknown:
+        parser.error(f"no stage {', '.join(sorted(unknown))}")
+    commands = {**{n: c for n, (c, _) in STAGES.items()}, LAST[0]: LAST[1]}
+    needs = {n: [d for d in STAGES[n][1] if d in chosen] if n in STAGES else [o for o in chosen if o != n]
+             for n in chosen}
+
+    LOGS.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    pending, running, done = list(chosen), {}, {}  # done: name -> (result, started, seconds)
+    while pending or running:
+        for name in list(pending):
+            if name != LAST[0] and any(done.get(d, ("PASS",))[0] != "PASS" for d in needs[name]):
+                pending.remove(name)
+                done[name] = ("SKIPPED", None, 0.0)
+                print(f"=== {name}: skipped, a stage it needs did not pass", flush=True)
+            elif all(d in done for d in needs[name]) and len(running) < args.jobs:
+                pending.remove(name)
+                log = open(LOGS / f"{name}.log", "w")
+                running[name] = (subprocess.Popen(commands[name], cwd=REPO, stdout=log, stderr=subprocess.STDOUT),
+                                 log, time.monotonic())
+                print(f"=== {name}: started at {clock(time.monotonic() - start)}: {' '.join(commands[name])}", flush=True)
+        for name, (proc, log, began) in list(running.items()):
+            if proc.poll() is None:
+                continue
+            log.close()
+            del running[name]
+            result = "PASS" if proc.returncode == 0 else f"FAIL (exit {proc.returncode})"
+            done[name] = (result, began - start, time.monotonic() - began)
+            print(f"=== {name}: {result} after {clock(done[name][2])}; its output ({LOGS / name}.log):", flush=True)
+            sys.stdout.write((LOGS / f"{name}.log").read_text(errors="replace"))
+            print(f"=== end of {name}: {result}", flush=True)
+        time.sleep(1)
+
+    passed = all(done[n][0] == "PASS" for n in chosen)
+    rows = ["| stage | result | started | wall |", "|---|---|---|---|"]
+    rows += [f"| {n} | {done[n][0]} | {'-' if done[n][1] is None else clock(done[n][1])} | {clock(done[n][2])} |"
+             for n in chosen]
+    rows.append(f"| **total** | {'PASS' if passed else 'FAIL'} | | {clock(time.monotonic() - start)} |")
+    table = "\n".join(rows)
+    (LOGS / "timings.md").write_text(f"# Timing of scripts/test_suite.py ({args.jobs} stages at a time; wall, min:s)\n\n{table}\n")
+    print(f"\nTiming ({args.jobs} stages at a time; wall, min:s):\n{table}", flush=True)
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
