@@ -4,8 +4,10 @@
 A stage starts once the stages it needs have passed (it is skipped if one did not) and one of the
 --jobs slots is free; the last stage waits for every other one. Each stage's output goes to
 reports/test/<stage>.log and is printed whole when the stage ends, so the log reads stage by stage.
-The table (each stage's result, start and wall time, and the total) is printed at the end and kept
-in reports/test/timings.md. Exit status 0 only if every chosen stage passed.
+The table (each stage's result, start, wall time and the CPU time of its processes, and the total)
+is printed at the end and kept in reports/test/timings.md. The CPU column counts the stage's own
+processes on this machine (Ansible, molecule, pytest), not Docker's or the sim hosts'. Exit status 0
+only if every chosen stage passed.
 
 Usage: scripts/test_suite.py [--jobs N] [STAGE ...]   (no STAGE: all of them, as `make test` runs it)
 """
@@ -58,12 +60,12 @@ def main():
 
     LOGS.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
-    pending, running, done = list(chosen), {}, {}  # done: name -> (result, started, seconds)
+    pending, running, done = list(chosen), {}, {}  # done: name -> (result, started, seconds, cpu seconds)
     while pending or running:
         for name in list(pending):
             if name != LAST[0] and any(done.get(d, ("PASS",))[0] != "PASS" for d in needs[name]):
                 pending.remove(name)
-                done[name] = ("SKIPPED", None, 0.0)
+                done[name] = ("SKIPPED", None, 0.0, 0.0)
                 print(f"=== {name}: skipped, a stage it needs did not pass", flush=True)
             elif all(d in done for d in needs[name]) and len(running) < args.jobs:
                 pending.remove(name)
@@ -72,25 +74,29 @@ def main():
                                  log, time.monotonic())
                 print(f"=== {name}: started at {clock(time.monotonic() - start)}: {' '.join(commands[name])}", flush=True)
         for name, (proc, log, began) in list(running.items()):
-            if proc.poll() is None:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)  # the usage covers its reaped descendants
+            if pid == 0:
                 continue
+            proc.returncode = os.waitstatus_to_exitcode(status)
             log.close()
             del running[name]
             result = "PASS" if proc.returncode == 0 else f"FAIL (exit {proc.returncode})"
-            done[name] = (result, began - start, time.monotonic() - began)
+            done[name] = (result, began - start, time.monotonic() - began, usage.ru_utime + usage.ru_stime)
             print(f"=== {name}: {result} after {clock(done[name][2])}; its output ({LOGS / name}.log):", flush=True)
             sys.stdout.write((LOGS / f"{name}.log").read_text(errors="replace"))
             print(f"=== end of {name}: {result}", flush=True)
         time.sleep(1)
 
     passed = all(done[n][0] == "PASS" for n in chosen)
-    rows = ["| stage | result | started | wall |", "|---|---|---|---|"]
-    rows += [f"| {n} | {done[n][0]} | {'-' if done[n][1] is None else clock(done[n][1])} | {clock(done[n][2])} |"
-             for n in chosen]
-    rows.append(f"| **total** | {'PASS' if passed else 'FAIL'} | | {clock(time.monotonic() - start)} |")
+    rows = ["| stage | result | started | wall | CPU |", "|---|---|---|---|---|"]
+    rows += [f"| {n} | {done[n][0]} | {'-' if done[n][1] is None else clock(done[n][1])} | {clock(done[n][2])} "
+             f"| {clock(done[n][3])} |" for n in chosen]
+    rows.append(f"| **total** | {'PASS' if passed else 'FAIL'} | | {clock(time.monotonic() - start)} "
+                f"| {clock(sum(d[3] for d in done.values()))} |")
     table = "\n".join(rows)
-    (LOGS / "timings.md").write_text(f"# Timing of scripts/test_suite.py ({args.jobs} stages at a time; wall, min:s)\n\n{table}\n")
-    print(f"\nTiming ({args.jobs} stages at a time; wall, min:s):\n{table}", flush=True)
+    title = f"{args.jobs} stages at a time; wall and CPU time, min:s"
+    (LOGS / "timings.md").write_text(f"# Timing of scripts/test_suite.py ({title})\n\n{table}\n")
+    print(f"\nTiming ({title}):\n{table}", flush=True)
     return 0 if passed else 1
 
 
