@@ -1,0 +1,50 @@
+"""The molecule scenarios can run side by side (make test runs them at once): every container and network of
+a scenario carries the scenario's name, no two scenarios share one, and the tests take their hosts from the
+scenario's inventory instead of naming them."""
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = yaml.safe_load((REPO / ".config" / "molecule" / "config.yml").read_text())
+SCENARIOS = sorted(p.parent.name for p in (REPO / "molecule").glob("*/molecule.yml"))
+
+
+def platforms(scenario):
+    """The scenario's platforms (its own, or the shared ones), with ${MOLECULE_SCENARIO_NAME} filled in."""
+    own = yaml.safe_load((REPO / "molecule" / scenario / "molecule.yml").read_text())
+    found = own.get("platforms") or SHARED["platforms"]
+    return yaml.safe_load(yaml.safe_dump(found).replace("${MOLECULE_SCENARIO_NAME}", scenario))
+
+
+def test_there_are_scenarios():
+    assert {"default", "fleet", "multinode"} <= set(SCENARIOS), SCENARIOS
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_every_container_and_network_carries_the_scenario_name(scenario):
+    for platform in platforms(scenario):
+        assert platform["name"].startswith(f"{scenario}-"), platform["name"]
+        for network in platform.get("networks", []) + platform.get("docker_networks", []):
+            assert network["name"] == f"spark-sim-{scenario}", (platform["name"], network)
+
+
+def test_no_two_scenarios_share_a_container_or_network():
+    seen = {}
+    for scenario in SCENARIOS:
+        names = {p["name"] for p in platforms(scenario)}
+        names |= {n["name"] for p in platforms(scenario) for n in p.get("networks", [])}
+        for name in names:
+            assert name not in seen, f"{name} is in scenarios {seen[name]} and {scenario}"
+            seen[name] = scenario
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_the_tests_name_no_host_of_their_own(scenario):
+    # Hosts come from playbook_run.hosts(group); a literal host name would tie a test to one scenario's names.
+    literal = re.compile(r"""["'](?:spark-sim-\d|gateway-\d|sim-infra|(?:default|fleet|multinode)-(?:spark|gateway|sim-infra)[-\w]*)["']""")
+    for path in sorted((REPO / "molecule" / scenario / "tests").glob("*.py")):
+        found = literal.findall(path.read_text())
+        assert not found, f"{path.relative_to(REPO)} names hosts: {found}"
