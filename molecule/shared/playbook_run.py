@@ -19,6 +19,13 @@ def hosts(group):
     return found
 
 
+def hub_bytes():
+    """The bytes the scenario's test hub (on its sim-infra host) has served so far."""
+    out = subprocess.run(["docker", "exec", hosts("sim_infra")[0], "curl", "-fsS", "http://127.0.0.1:8081/_sim/stats"],
+                         capture_output=True, text=True, timeout=30, check=True).stdout
+    return json.loads(out)["bytes_served"]
+
+
 def run_playbook(playbook="sglang.yml", *args, extra=None, timeout=900):
     cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(REPO / "playbooks" / playbook), *args]
     if extra is not None:

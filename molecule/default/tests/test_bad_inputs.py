@@ -25,7 +25,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO / "molecule" / "shared"))
-from playbook_run import flat, hosts, recap, run_playbook  # noqa: E402
+from playbook_run import flat, hub_bytes, recap, run_playbook  # noqa: E402
 
 CASES = yaml.safe_load((REPO / "molecule" / "shared" / "data" / "bad_inputs.yml").read_text())
 IDS = [case["id"] for case in CASES]
@@ -159,12 +159,6 @@ def through_sglang_yml(case):
     problems += problems_with(case, message_of(result))
     return {"id": case["id"], "refused": not problems, "problems": problems, "changed": changed,
             "seconds": round(time.monotonic() - start, 1), "tail": out[-3000:]}
-
-
-def hub_bytes():
-    out = subprocess.run(["docker", "exec", hosts("sim_infra")[0], "curl", "-fsS", "http://127.0.0.1:8081/_sim/stats"],
-                         capture_output=True, text=True, timeout=30, check=True).stdout
-    return json.loads(out)["bytes_served"]
 
 
 @pytest.fixture(scope="session")

@@ -9,28 +9,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO / "molecule" / "shared"))
 import playbook_run  # noqa: E402
-from playbook_run import flat  # noqa: E402
+from playbook_run import flat, hub_bytes, run_playbook  # noqa: E402
 
 REFS = json.loads((REPO / ".sim" / "hub-refs.json").read_text())
 TOKEN = "hf_SIMULATED_test_token_not_a_secret"
 GATED_CACHE = "/home/spark/.cache/huggingface/hub/models--sim-org--Gated-sim"
 SPARKS = playbook_run.hosts("sparks")
-INFRA = playbook_run.hosts("sim_infra")[0]
-
-
-def run_playbook(*args, extra=None, playbook="sglang.yml"):
-    return playbook_run.run_playbook(playbook, *args, extra=extra)
-
-
-def hub_bytes():
-    out = subprocess.run(["docker", "exec", INFRA, "curl", "-fsS", "http://127.0.0.1:8081/_sim/stats"],
-                         capture_output=True, text=True, timeout=30, check=True).stdout
-    return json.loads(out)["bytes_served"]
 
 
 def test_gated_without_token_fails_before_any_download_saying_a_token_is_needed():
     before = hub_bytes()
-    result = run_playbook(extra={"model_cache_token": "",
+    result = run_playbook("sglang.yml", extra={"model_cache_token": "",
                                  "model_cache_models": [{"repo": "sim-org/Gated-sim",
                                                          "revision": REFS["sim-org/Gated-sim"]["main"]}]})
     out = result.stdout + result.stderr
@@ -49,7 +38,7 @@ def test_token_never_appears_at_vvv_even_while_downloading():
     for host in SPARKS:
         subprocess.run(["docker", "exec", host, "rm", "-rf", GATED_CACHE], check=True, timeout=60)
     before = hub_bytes()
-    result = run_playbook("-vvv", playbook="cache.yml")
+    result = run_playbook("cache.yml", "-vvv")
     out = result.stdout + result.stderr
     assert result.returncode == 0, out[-3000:]
     assert "TASK [model_cache : Download with hf]" in out and hub_bytes() > before
