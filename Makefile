@@ -10,7 +10,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SCENARIOS := $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
 
-.PHONY: help setup venv tools docker sim lint pytest molecule test test-fast bench demo demo-down demo-clean demo-test clean
+.PHONY: help setup venv tools docker sim upstream lint pytest molecule test test-fast bench demo demo-down demo-clean demo-test clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -42,7 +42,10 @@ lint: venv ## yamllint and ansible-lint (production profile)
 	yamllint --strict .
 	ansible-lint --profile production
 
-pytest: venv tools ## unit and contract tests (no sim images needed)
+upstream: venv ## the pinned upstream packages the contract tests read, into .cache/upstream (only what is missing)
+	$(BIN)/python scripts/fetch_upstream.py
+
+pytest: venv tools upstream ## unit and contract tests (no sim images needed)
 	pytest tests --ignore=tests/demo
 
 molecule: setup ## every molecule scenario (create, converge, idempotence, verify, destroy), side by side

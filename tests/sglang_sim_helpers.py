@@ -17,7 +17,9 @@ import pytest
 import requests
 
 REPO = Path(__file__).resolve().parent.parent
-SIM_PATH = REPO / "sim" / "sglang_sim"
+# SPARK_SIM_DIR: test a copy of sim/ instead (docs/upstream.md, "Drift").
+SIM_DIR = Path(os.environ.get("SPARK_SIM_DIR") or REPO / "sim").resolve()
+SIM_PATH = SIM_DIR / "sglang_sim"
 # The image runs Debian's python3; use it when present, else the test interpreter.
 SIM_PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
 LOCALHOST = "127.0.0.1"

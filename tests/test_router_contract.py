@@ -4,7 +4,7 @@ The router runs with the test interpreter (the project venv, which has sglang_ro
 the sim servers run with the image-like python3. What the project's router role relies
 on is pinned here: worker discovery via /health, /server_info and /model_info, round-robin
 routing, GET /workers, run-time add/remove (POST /workers, DELETE /workers/{id}), and
-API-key forwarding.
+API-key forwarding (docs/upstream.md, "Router"; the role's flags: tests/test_upstream_contract.py).
 """
 
 import sys

@@ -1,6 +1,6 @@
 """Contract tests for the simulated SGLang server (sim/sglang_sim, `sglang.launch_server`).
 
-What the project relies on (docs/facts.md, "SGLang server"): SGLang's flag names and
+What the project relies on (docs/upstream.md, "SGLang server"): SGLang's flag names and
 argparse behaviour, /health as the only readiness signal, info endpoints answering
 before readiness, OpenAI and native generation, Prometheus metrics, --api-key, and
 the failure modes the roles must survive.

@@ -1,6 +1,6 @@
 """Contract tests for the simulated SGLang server's multi-node mode.
 
-What the project relies on (docs/facts.md, "Multi-node"): every node runs the same
+What the project relies on (docs/upstream.md, "Multi-node"): every node runs the same
 flags plus `--nnodes N --node-rank R --dist-init-addr HEAD_IP:PORT`; only the head
 (rank 0) serves HTTP, and it is not healthy until every other rank has joined its
 distributed init. These tests prove ordering (either side may start first, a lost

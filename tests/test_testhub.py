@@ -1,5 +1,7 @@
 """Tests for sim/hub/testhub.py, the SIMULATED Hugging Face hub, driven by the REAL `hf` CLI.
 
+What it follows: docs/upstream.md, "Hugging Face hub" (paths: tests/test_upstream_contract.py).
+
 Everything runs on loopback; each hub is a subprocess on an OS-chosen port and is always killed.
 """
 

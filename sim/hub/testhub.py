@@ -24,6 +24,7 @@ Endpoints:
     GET  /api/models/{repo}/revision/{rev}        model info (id, sha, siblings, ...)
     GET  /api/models/{repo}/tree/{rev}[/{path}]   file listing (type, path, size, oid, lfs)
     GET  /api/models/{repo}/refs                  branches
+    GET  /api/models/{repo}/auth-check            200 if the request may download (huggingface_hub auth_check)
     HEAD /{repo}/resolve/{rev}/{file}             metadata headers
     GET  /{repo}/resolve/{rev}/{file}             file bytes (Range supported -> 206)
     GET  /api/whoami-v2                           a simulated user (token required)
@@ -528,6 +529,9 @@ class HubHandler(BaseHTTPRequestHandler):
                 return self._model_info(repo, "/".join(rest[1:]), query, head)
             if rest[0] == "tree" and len(rest) >= 2:
                 return self._tree(repo, rest[1], "/".join(rest[2:]), query, head)
+            if rest == ["auth-check"]:
+                # huggingface_hub's auth_check reads only the status (401/403 + X-Error-Code above).
+                return self._send(200, {"simulated": True}, head=head)
             if rest[0] == "refs":
                 return self._send(200, {
                     "branches": [{"name": b, "ref": "refs/heads/" + b, "targetCommit": s}

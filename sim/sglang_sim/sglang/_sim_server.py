@@ -93,12 +93,12 @@ SIM_MARKER = "[sglang-sim]"
 BANNER = "SIMULATED SGLang server (sglang-sim) \u2014 no GPU"
 READY_LINE = "The server is fired up and ready to roll!"
 
-# Choices as in SGLang's server_args.py (0.5.x); modelopt_fp4 is NVFP4.
+# Choices as in SGLang 0.5.3.post3's sglang/srt/server_args.py (tests/test_upstream_contract.py);
+# modelopt_fp4 is NVFP4.
 QUANTIZATION_CHOICES = [
-    "awq", "fp8", "mxfp8", "gptq", "marlin", "gptq_marlin", "awq_marlin",
-    "bitsandbytes", "gguf", "modelopt", "modelopt_fp8", "modelopt_fp4",
-    "petit_nvfp4", "w8a8_int8", "w8a8_fp8", "moe_wna16", "qoq", "w4afp8",
-    "mxfp4", "compressed-tensors",
+    "awq", "fp8", "gptq", "marlin", "gptq_marlin", "awq_marlin", "bitsandbytes", "gguf",
+    "modelopt", "modelopt_fp4", "petit_nvfp4", "w8a8_int8", "w8a8_fp8", "moe_wna16", "qoq",
+    "w4afp8", "mxfp4",
 ]
 LOAD_FORMAT_CHOICES = [
     "auto", "pt", "safetensors", "npcache", "dummy", "sharded_state", "gguf",
@@ -107,9 +107,9 @@ LOAD_FORMAT_CHOICES = [
 ATTENTION_BACKEND_CHOICES = [
     "triton", "torch_native", "flex_attention", "nsa", "cutlass_mla", "fa3", "fa4",
     "flashinfer", "flashmla", "trtllm_mla", "trtllm_mha", "dual_chunk_flash_attn",
-    "aiter", "wave", "intel_amx", "ascend", "hybrid_linear_attn",
+    "aiter", "wave", "intel_amx", "ascend",
 ]
-KV_CACHE_DTYPE_CHOICES = ["auto", "fp8_e5m2", "fp8_e4m3", "bf16", "bfloat16", "fp4_e2m1"]
+KV_CACHE_DTYPE_CHOICES = ["auto", "fp8_e5m2", "fp8_e4m3"]
 DTYPE_CHOICES = ["auto", "half", "float16", "bfloat16", "float", "float32"]
 SCHEDULE_POLICY_CHOICES = ["lpm", "random", "fcfs", "dfs-weight", "lof", "priority"]
 LOG_LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
@@ -310,6 +310,11 @@ def redacted_args(args):
     if d.get("api_key"):
         d["api_key"] = "<redacted>"
     return d
+
+
+def server_args_repr(args):
+    """As SGLang's f"{server_args=}" prints its ServerArgs dataclass (api_key redacted here)."""
+    return "ServerArgs(" + ", ".join(f"{k}={v!r}" for k, v in redacted_args(args).items()) + ")"
 
 
 # ----------------------------------------------------------------------------- simulated model
@@ -1030,8 +1035,6 @@ def render_metrics(st):
         metric("sglang:token_usage", "gauge", "The token usage.", round(st.used_tokens / st.max_total_tokens, 6))
         metric("sglang:gen_throughput", "gauge", "The generation throughput (token/s).", throughput)
         metric("sglang:cache_hit_rate", "gauge", "The prefix cache hit rate.", 0.0)
-        metric("sglang:max_total_num_tokens", "gauge",
-               "Maximum total number of tokens in the KV cache pool.", st.max_total_tokens)
         metric("sglang:prompt_tokens_total", "counter", "Number of prefill tokens processed.",
                st.prompt_tokens_total)
         metric("sglang:generation_tokens_total", "counter", "Number of generation tokens processed.",
@@ -1475,7 +1478,8 @@ class SimServer:
         global _log_threshold
         _log_threshold = LOG_LEVELS.get(str(a.log_level).lower(), 20)
         log(BANNER)
-        log(f"sglang-sim version {__version__}; server_args={redacted_args(a)}")
+        log(f"sglang-sim version {__version__}")
+        log(f"server_args={server_args_repr(a)}")
         err = self.validate()
         if err:
             log(err, "error")

@@ -1,0 +1,347 @@
+"""Contract tests: the simulator (sim/) against the REAL upstream sources, pinned and parsed.
+
+`make upstream` downloads the pins of scripts/fetch_upstream.py into .cache/upstream/; each test
+reads the real file with `ast` and checks the sim against it. docs/upstream.md says, per sim
+behaviour, which upstream file it follows and which test here checks it. Known disagreements the
+fix of which changes what the roles rely on are xfail(strict=True): they fail once fixed.
+SPARK_SIM_DIR=<copy of sim/> runs the suite against a copy (docs/upstream.md, "Drift").
+"""
+
+import json
+import re
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import upstream as up  # noqa: E402
+from sglang_sim_helpers import SIM_DIR, SIM_PYTHON, module_server, run_module, sim_env  # noqa: E402
+
+SECRET = "contract-secret-key"
+# Sim-only keys of the bench JSONL line: they mark a simulated run (scripts/fleet_report.py).
+SIM_MARKER_KEYS = {"simulated", "sim_version"}
+# Known disagreements, each an xfail test below (docs/upstream.md, "Where the sim disagrees").
+SIM_ONLY_ALIASES = {"--tp", "--dp"}
+SIM_ONLY_ROUTES_OLD = {"/ready", "/model_info", "/server_info"}
+
+
+def sim_eval(code):
+    """Run code in the sim's own interpreter and package (as the image does); returns its JSON."""
+    r = subprocess.run([SIM_PYTHON, "-c", code], env=sim_env(), capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+@pytest.fixture(scope="module")
+def upstream_options():
+    module = up.tree(up.SGLANG_OLD, "sglang/srt/server_args.py")
+    return up.argparse_options(module, up.function(module, "add_cli_args"))
+
+
+@pytest.fixture(scope="module")
+def sim_options():
+    return sim_eval(
+        "import json, sglang._sim_server as s\n"
+        "names = {'_StoreAction': 'store', '_StoreTrueAction': 'store_true'}\n"
+        "print(json.dumps([{'options': a.option_strings, 'action': names.get(type(a).__name__, type(a).__name__),\n"
+        "                   'type': getattr(a.type, '__name__', None), 'choices': a.choices}\n"
+        "                  for a in s.build_parser()._actions if '--help' not in a.option_strings]))")
+
+
+# ----------------------------------------------------------------------------- (a) server flags
+
+def test_every_sim_flag_matches_upstream_server_args(sim_options, upstream_options):
+    """Each sim option: same option strings, action, type and (a subset of the) choices as in the
+    real sglang/srt/server_args.py of 0.5.3.post3 (known sim-only aliases aside)."""
+    bad = []
+    for a in sim_options:
+        real = next((upstream_options[o] for o in a["options"] if o in upstream_options), None)
+        if real is None:
+            bad.append((a["options"], "not upstream"))
+            continue
+        ours = set(a["options"]) - SIM_ONLY_ALIASES
+        checks = [("option strings", set(real["options"]) == ours),
+                  ("action", real["action"] == a["action"]),
+                  ("type", real["type"] in (None, a["type"])),
+                  ("choices", not a["choices"] or not real["choices"] or set(a["choices"]) <= set(real["choices"]))]
+        bad += [(a["options"], what, real["line"]) for what, ok in checks if not ok]
+    assert not bad, bad
+
+
+@pytest.mark.xfail(strict=True, reason="docs/upstream.md: the sim defines --tp/--dp, upstream only abbreviates")
+def test_sim_defines_no_tp_dp_aliases_upstream_lacks(sim_options, upstream_options):
+    sim = {o for a in sim_options for o in a["options"]}
+    assert not (SIM_ONLY_ALIASES & sim) - set(upstream_options)
+
+
+# ----------------------------------------------------------------------------- (b) HTTP routes
+
+@pytest.fixture(scope="module")
+def sim_routes():
+    return sim_eval("import json, sglang._sim_server as s\n"
+                    "print(json.dumps({p: m.split() for p, (m, _) in s.Handler.ROUTES.items()}))")
+
+
+def routes(package):
+    found = up.fastapi_routes(up.tree(package, "sglang/srt/entrypoints/http_server.py"))
+    found["/metrics"] = {"GET"}  # mounted by add_prometheus_middleware (sglang/srt/utils/common.py)
+    assert "def add_prometheus_middleware" in up.source(package, "sglang/srt/utils/common.py")
+    return found
+
+
+def route_mismatches(sim_routes, real, known=()):
+    return {p: m for p, m in sim_routes.items()
+            if p not in known and (p not in real or not set(m) <= real[p])}
+
+
+def test_sim_routes_exist_in_0_5_3_post3_with_their_methods(sim_routes):
+    assert not route_mismatches(sim_routes, routes(up.SGLANG_OLD), SIM_ONLY_ROUTES_OLD)
+
+
+@pytest.mark.xfail(strict=True, reason="docs/upstream.md: /ready, /model_info, /server_info are 0.5.23's")
+def test_sim_serves_no_route_0_5_3_post3_lacks(sim_routes):
+    assert not route_mismatches(sim_routes, routes(up.SGLANG_OLD))
+
+
+def test_sim_routes_exist_in_0_5_23_with_their_methods(sim_routes):
+    # /get_load left 0.5.23's http_server (the router 0.3.2 still asks for it).
+    assert not route_mismatches(sim_routes, routes(up.SGLANG_NEW), {"/get_load"})
+
+
+def test_api_key_exemptions_match_upstream():
+    """0.5.3.post3 lets /health* and /metrics through without the key; 0.5.23 also /ready."""
+    old = up.source(up.SGLANG_OLD, "sglang/srt/utils/common.py")
+    new = up.source(up.SGLANG_NEW, "sglang/srt/utils/auth.py")
+    real = {p for p in ("/health", "/metrics", "/ready")
+            if f'request.url.path.startswith("{p}")' in old or f'path.startswith("{p}")' in new}
+    assert set(sim_eval("import json, sglang._sim_server as s; print(json.dumps(s.AUTH_EXEMPT_PREFIXES))")) == real
+
+
+# ----------------------------------------------------------------------------- (c) metrics
+
+SIM_METRICS = ("import json, sglang._sim_server as s\n"
+               "text = s.render_metrics(s.SimState(s.parse_args(['--model-path', 'm'])))\n"
+               "print(json.dumps({l.split()[2]: l.split()[3] for l in text.splitlines() if l.startswith('# TYPE')}))")
+
+
+@pytest.mark.parametrize("package, collector", [
+    (up.SGLANG_OLD, "sglang/srt/metrics/collector.py"),
+    (up.SGLANG_NEW, "sglang/srt/observability/metrics_collector.py"),
+])
+def test_sim_metric_names_and_types_exist_upstream(package, collector):
+    real = up.prometheus_metrics(up.tree(package, collector))
+    sim = sim_eval(SIM_METRICS)
+    assert {n: t for n, t in sim.items() if real.get(n) != t} == {}
+
+
+# ----------------------------------------------------------------------------- (d) bench JSONL
+
+@pytest.fixture(scope="module")
+def bench_line(tmp_path_factory):
+    server = module_server(tmp_path_factory, ["--model-path", "org/m"], {"SGLANG_SIM_STARTUP_DELAY": "0.2"},
+                           "contract-bench")
+    out = tmp_path_factory.mktemp("bench") / "out.jsonl"
+    try:
+        r = run_module("sglang.bench_serving", [
+            "--backend", "sglang", "--port", str(server.port), "--host", "127.0.0.1", "--dataset-name", "random",
+            "--num-prompts", "2", "--random-input-len", "4", "--random-output-len", "4", "--output-file", str(out)],
+            env={"SGLANG_SIM_BENCH_SETTLE": "0"})
+    finally:
+        server.kill()
+    assert r.returncode == 0, r.stdout + r.stderr
+    return json.loads(out.read_text())
+
+
+def upstream_bench_keys(package, path):
+    return up.dict_literal_keys(up.function(up.tree(package, path), "benchmark"), "result")
+
+
+def test_bench_jsonl_keys_are_0_5_3_post3s(bench_line):
+    """Key for key (sim markers aside) what sglang/bench_serving.py of 0.5.3.post3 appends."""
+    assert sorted(set(bench_line) - SIM_MARKER_KEYS) == sorted(upstream_bench_keys(
+        up.SGLANG_OLD, "sglang/bench_serving.py"))
+
+
+@pytest.mark.parametrize("package, path", [
+    (up.SGLANG_OLD, "sglang/bench_serving.py"),
+    (up.SGLANG_NEW, "sglang/benchmark/serving.py"),
+])
+def test_fleet_report_reads_only_keys_upstream_writes(package, path):
+    """Every metric the fleet report reads is in that version's line (total_throughput is derived
+    for 0.5.3.post3, which has none)."""
+    sys.path.insert(0, str(up.REPO / "scripts"))
+    import fleet_report
+
+    assert set(fleet_report.METRICS) - set(upstream_bench_keys(package, path)) <= {"total_throughput"}
+
+
+def test_0_5_23_bench_serving_is_a_shim_of_sglang_benchmark_serving():
+    shim = up.source(up.SGLANG_NEW, "sglang/bench_serving.py")
+    assert "from sglang.benchmark.serving import cli_main" in shim and "cli_main()" in shim
+
+
+@pytest.mark.xfail(strict=True, reason="docs/upstream.md: the sim has no sglang.benchmark.serving (0.5.23)")
+def test_sim_runs_sglang_benchmark_serving():
+    assert run_module("sglang.benchmark.serving", ["--help"]).returncode == 0
+
+
+# ----------------------------------------------------------------------------- (e) startup log line
+
+@pytest.fixture(scope="module")
+def startup_line():
+    r = run_module("sglang.launch_server", ["--model-path", "org/m", "--api-key", SECRET],
+                   env={"SGLANG_SIM_FAIL": "crash_on_start", "SGLANG_SIM_STARTUP_DELAY": "0"})
+    lines = [line for line in r.stderr.splitlines() if "server_args=" in line]
+    assert len(lines) == 1, r.stderr
+    return lines[0]
+
+
+def test_startup_line_is_upstreams_server_args_repr(startup_line):
+    """engine.py logs f"{server_args=}" (the ServerArgs dataclass repr) in configure_logger's
+    "[%Y-%m-%d %H:%M:%S] message" format (utils/common.py); the sim marker may follow the time."""
+    engine = up.source(up.SGLANG_OLD, "sglang/srt/entrypoints/engine.py")
+    common = up.source(up.SGLANG_OLD, "sglang/srt/utils/common.py")
+    assert 'logger.info(f"{server_args=}")' in engine
+    assert 'format = f"[%(asctime)s{prefix}] %(message)s"' in common and 'datefmt="%Y-%m-%d %H:%M:%S"' in common
+    fields = up.dataclass_fields(up.tree(up.SGLANG_OLD, "sglang/srt/server_args.py"), "ServerArgs")
+    m = re.fullmatch(r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] (?:\[sglang-sim\] )?server_args=ServerArgs\((.*)\)",
+                     startup_line)
+    assert m and set(re.findall(r"(?:^|, )(\w+)=", m.group(1))) <= set(fields), startup_line
+
+
+@pytest.mark.xfail(strict=True, reason="docs/upstream.md: real SGLang logs the API key, the sim redacts it")
+def test_startup_line_carries_the_api_key_like_upstream(startup_line):
+    assert f"api_key={SECRET!r}" in startup_line
+
+
+@pytest.mark.xfail(strict=True, reason="docs/upstream.md: real /get_server_info returns the API key")
+def test_server_info_returns_the_api_key_like_upstream(tmp_path_factory):
+    # http_server.py get_server_info: **dataclasses.asdict(server_args), api_key included.
+    assert "**dataclasses.asdict(_global_state.tokenizer_manager.server_args)" in up.source(
+        up.SGLANG_OLD, "sglang/srt/entrypoints/http_server.py")
+    server = module_server(tmp_path_factory, ["--model-path", "org/m", "--api-key", SECRET],
+                           {"SGLANG_SIM_STARTUP_DELAY": "0.1"}, "contract-info")
+    try:
+        info = server.get("/get_server_info", headers={"Authorization": f"Bearer {SECRET}"}).json()
+    finally:
+        server.kill()
+    assert info["api_key"] == SECRET
+
+
+# ----------------------------------------------------------------------------- (f) router flags
+
+def role_router_flags():
+    """The flags roles/sglang_router puts on the router's command line (read, not rendered)."""
+    unit = (up.REPO / "roles/sglang_router/templates/sglang-router.service.j2").read_text()
+    launcher = (up.REPO / "roles/sglang_router/vars/main.yml").read_text()
+    keys = re.findall(r"'(\w+)': sglang_router_", unit)  # the dict given to sglang_server_argv
+    assert keys, "no router args found in the unit template"
+    return {"--" + k.replace("_", "-") for k in keys} | set(re.findall(r"(--[a-z-]+)[\s']", unit + launcher))
+
+
+def test_router_flags_the_role_sends_exist_in_sglang_router():
+    module = up.tree(up.ROUTER, "sglang_router/router_args.py")
+    # launch_router.py calls add_cli_args(parser, use_router_prefix=False): prefix "".
+    assert "RouterArgs.add_cli_args(parser, use_router_prefix=False)" in up.source(
+        up.ROUTER, "sglang_router/launch_router.py")
+    real = up.argparse_options(module, up.function(module, "add_cli_args"), {"prefix": ""})
+    assert role_router_flags() - set(real) == set()
+
+
+def test_router_module_the_role_runs_is_a_main_module():
+    assert 'if __name__ == "__main__":' in up.source(up.ROUTER, "sglang_router/launch_router.py")
+
+
+# ----------------------------------------------------------------------------- (g) the hub
+
+def start_hub(tmp, *args):
+    """The sim hub on a free port; returns (process, url)."""
+    out = tmp / "hub.out"
+    with open(out, "w") as f:
+        proc = subprocess.Popen([sys.executable, str(SIM_DIR / "hub" / "testhub.py"), "--port", "0", "--quiet",
+                                 "--token", SECRET, *args], stdout=f, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while not re.search(r"listening on (\S+)", out.read_text()):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            proc.wait(5)
+            pytest.fail("the sim hub did not start: " + out.read_text())
+        time.sleep(0.05)
+    return proc, re.search(r"listening on (\S+)", out.read_text()).group(1)
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    proc, url = start_hub(tmp_path_factory.mktemp("contract-hub"))
+    yield url
+    proc.kill()
+    proc.wait(5)
+
+
+def call(url, token=None):
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
+REPO_ID = "sim-org/Qwen3-8B-NVFP4-sim"
+
+
+def hub_paths():
+    """The URL templates of huggingface_hub 2.4.0 (hf_api.py, constants.py) the project's hf uses."""
+    api = up.source(up.HUB, "huggingface_hub/hf_api.py")
+    consts = up.source(up.HUB, "huggingface_hub/constants.py")
+    found = {
+        "info": 'f"{self.endpoint}/api/models/{repo_id}/revision/{quote(revision, safe=\'\')}"' in api,
+        "tree": 'f"{self.endpoint}/api/{repo_type}s/{repo_id}/tree/{revision}{encoded_path_in_repo}"' in api,
+        "auth": 'f"{self.endpoint}/api/{repo_type}s/{repo_id}/auth-check"' in api,
+        "resolve": 'ENDPOINT + "/{repo_id}/resolve/{revision}/{filename}"' in consts,
+    }
+    assert all(found.values()), found
+    return {"info": f"/api/models/{REPO_ID}/revision/main", "tree": f"/api/models/{REPO_ID}/tree/main",
+            "auth": f"/api/models/{REPO_ID}/auth-check", "resolve": f"/{REPO_ID}/resolve/main/config.json"}
+
+
+@pytest.mark.parametrize("what", ["info", "tree", "auth", "resolve"])
+def test_hub_serves_huggingface_hubs_paths(hub, what):
+    status, _, _ = call(hub + hub_paths()[what], SECRET)
+    assert status == 200
+
+
+def test_hub_auth_check_says_gated_without_a_token(hub):
+    # utils/_http.py: X-Error-Code GatedRepo -> GatedRepoError (what auth_check raises).
+    assert 'error_code == "GatedRepo"' in up.source(up.HUB, "huggingface_hub/utils/_http.py")
+    status, headers, _ = call(hub + hub_paths()["auth"])
+    assert (status, headers.get("X-Error-Code")) == (401, "GatedRepo")
+
+
+@pytest.mark.xfail(strict=True, reason="docs/upstream.md: the sim hub gates metadata, the real one only files")
+def test_hub_serves_gated_metadata_to_anyone_but_not_files(hub):
+    # hf_api.py list_models(gated=...) lists gated repos to anyone; file_download.py: a gated
+    # repo's download fails without a token.
+    assert "A boolean to filter models on the Hub that are gated or not" in up.source(
+        up.HUB, "huggingface_hub/hf_api.py")
+    assert [call(hub + hub_paths()[w])[0] for w in ("info", "tree", "resolve")] == [200, 200, 401]
+
+
+@pytest.mark.xfail(strict=True, reason="docs/upstream.md: the sim hub never paginates the tree")
+def test_hub_paginates_the_tree_with_link_next(tmp_path):
+    pagination = up.source(up.HUB, "huggingface_hub/utils/_pagination.py")
+    assert 'return response.links.get("next", {}).get("url")' in pagination
+    # --tree-page-size: the option a paginating sim hub is expected to offer (docs/upstream.md).
+    proc, url = start_hub(tmp_path, "--tree-page-size", "2")
+    try:
+        status, headers, body = call(url + hub_paths()["tree"], SECRET)
+    finally:
+        proc.kill()
+        proc.wait(5)
+    assert (status, len(json.loads(body)), 'rel="next"' in headers.get("Link", "")) == (200, 2, True)
