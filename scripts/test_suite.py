@@ -41,6 +41,13 @@ STAGES = {
 LAST = ("demo-clean", [str(BIN / "pytest"), "tests/demo/test_demo_clean.py"])
 
 
+def stage_env(environ=os.environ):
+    """The stages' environment: the venv's tools first on PATH. make puts them there, but on a fresh clone
+    `python3 scripts/test_suite.py` starts before the venv exists, and a pyenv shim then puts its own
+    interpreter's bin first: molecule's verify ran that interpreter's pytest, without testinfra."""
+    return {**environ, "PATH": f"{BIN}{os.pathsep}{environ.get('PATH', '')}"}
+
+
 def clock(seconds):
     return f"{int(seconds) // 60}:{int(seconds) % 60:02d}"
 
@@ -70,7 +77,8 @@ def main():
             elif all(d in done for d in needs[name]) and len(running) < args.jobs:
                 pending.remove(name)
                 log = open(LOGS / f"{name}.log", "w")
-                running[name] = (subprocess.Popen(commands[name], cwd=REPO, stdout=log, stderr=subprocess.STDOUT),
+                running[name] = (subprocess.Popen(commands[name], cwd=REPO, env=stage_env(), stdout=log,
+                                                  stderr=subprocess.STDOUT),
                                  log, time.monotonic())
                 print(f"=== {name}: started at {clock(time.monotonic() - start)}: {' '.join(commands[name])}", flush=True)
         for name, (proc, log, began) in list(running.items()):
