@@ -15,11 +15,22 @@ import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-# name: version. Why each one: docs/upstream.md.
+
+
+def required(name):
+    """The version requirements.txt pins for name: the contracts check what the project installs."""
+    for line in (REPO / "requirements.txt").read_text().splitlines():
+        req, _, version = line.split("#", 1)[0].strip().partition("==")
+        if req.replace("-", "_") == name:
+            return version
+    sys.exit(f"requirements.txt pins no {name}")
+
+
+# name: versions (wheel names use "_"). Why each one: docs/upstream.md.
 PINS = {
     "sglang": ["0.5.3.post3", "0.5.23"],  # what lmsysorg/sglang:spark ships; the newest
-    "sglang_router": ["0.3.2"],           # requirements.txt
-    "huggingface_hub": ["2.4.0"],         # requirements.txt
+    "sglang_router": [required("sglang_router")],
+    "huggingface_hub": [required("huggingface_hub")],
 }
 
 
