@@ -340,7 +340,8 @@ def test_filters_are_registered():
     assert filters == {"sglang_server_argv": plugin.sglang_server_argv,
                        "sglang_server_flag_names": plugin.sglang_server_flag_names,
                        "systemd_exec_quote": plugin.systemd_exec_quote,
-                       "sglang_server_instances_plan": plugin.sglang_server_instances_plan}
+                       "sglang_server_instances_plan": plugin.sglang_server_instances_plan,
+                       "sglang_server_parallel_aliases": plugin.sglang_server_parallel_aliases}
 
 
 def run_ansible(tmp_path, *args):
@@ -395,3 +396,22 @@ def test_instances_plan_merges_defaults_inventory_and_instance_args():
 def test_instances_plan_refuses_bad_names(instances, message):
     with pytest.raises(AnsibleFilterError, match=message):
         FILTERS["sglang_server_instances_plan"](instances, {}, {})
+
+
+# --- sglang_server_parallel_aliases -----------------------------------------------------------------------------
+# Which spellings upstream has is checked against server_args.py in tests/test_upstream_contract.py.
+
+def test_parallel_aliases_name_the_key_to_write_instead():
+    aliases = FILTERS["sglang_server_parallel_aliases"]
+    assert aliases({"model_path": "/m", "tp": 2}) == {"tp": "tp_size"}
+    assert aliases({"tensor_parallel_size": 2, "data_parallel_size": 2, "dp": 1}) == {
+        "data_parallel_size": "dp_size", "dp": "dp_size", "tensor_parallel_size": "tp_size"}
+    assert list(aliases({"tp": 1, "dp": 1})) == ["dp", "tp"]  # sorted, as the message lists them
+
+
+def test_parallel_aliases_pass_the_names_the_role_counts():
+    aliases = FILTERS["sglang_server_parallel_aliases"]
+    assert aliases({"tp_size": 2, "dp_size": 2, "ep_size": 2, "enable_dp_attention": True}) == {}
+    assert aliases({}) == {}
+    with pytest.raises(AnsibleFilterError, match="must be a dict"):
+        aliases(["tp"])

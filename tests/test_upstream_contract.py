@@ -7,6 +7,7 @@ fix of which changes what the roles rely on are xfail(strict=True): they fail on
 SPARK_SIM_DIR=<copy of sim/> runs the suite against a copy (docs/upstream.md, "Drift").
 """
 
+import importlib.util
 import json
 import re
 import subprocess
@@ -22,11 +23,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import upstream as up  # noqa: E402
 from sglang_sim_helpers import SIM_DIR, SIM_PYTHON, module_server, run_module, sim_env  # noqa: E402
 
+_FILTER = importlib.util.spec_from_file_location(
+    "sglang_server_filter", Path(__file__).resolve().parents[1] / "plugins" / "filter" / "sglang_server.py")
+_filter = importlib.util.module_from_spec(_FILTER)
+_FILTER.loader.exec_module(_filter)
+ALIASES = _filter.PARALLEL_ALIASES
+
 SECRET = "contract-secret-key"
 # Sim-only keys of the bench JSONL line: they mark a simulated run (scripts/fleet_report.py).
 SIM_MARKER_KEYS = {"simulated", "sim_version"}
 # Known disagreements, each an xfail test below (docs/upstream.md, "Where the sim disagrees").
-SIM_ONLY_ALIASES = {"--tp", "--dp"}
 SIM_ONLY_ROUTES_OLD = {"/ready", "/model_info", "/server_info"}
 
 
@@ -57,15 +63,14 @@ def sim_options():
 
 def test_every_sim_flag_matches_upstream_server_args(sim_options, upstream_options):
     """Each sim option: same option strings, action, type and (a subset of the) choices as in the
-    real sglang/srt/server_args.py of 0.5.3.post3 (known sim-only aliases aside)."""
+    real sglang/srt/server_args.py of 0.5.3.post3."""
     bad = []
     for a in sim_options:
         real = next((upstream_options[o] for o in a["options"] if o in upstream_options), None)
         if real is None:
             bad.append((a["options"], "not upstream"))
             continue
-        ours = set(a["options"]) - SIM_ONLY_ALIASES
-        checks = [("option strings", set(real["options"]) == ours),
+        checks = [("option strings", set(real["options"]) == set(a["options"])),
                   ("action", real["action"] == a["action"]),
                   ("type", real["type"] in (None, a["type"])),
                   ("choices", not a["choices"] or not real["choices"] or set(a["choices"]) <= set(real["choices"]))]
@@ -73,10 +78,26 @@ def test_every_sim_flag_matches_upstream_server_args(sim_options, upstream_optio
     assert not bad, bad
 
 
-@pytest.mark.xfail(strict=True, reason="docs/upstream.md: the sim defines --tp/--dp, upstream only abbreviates")
 def test_sim_defines_no_tp_dp_aliases_upstream_lacks(sim_options, upstream_options):
+    """--tp and --dp are no options of 0.5.3.post3 (server_args.py:1760-1761, :2071-2072), only argparse
+    abbreviations of the one option each begins (ArgumentParser() keeps allow_abbrev, :3473); the sim defines
+    neither, so it takes them as upstream does."""
     sim = {o for a in sim_options for o in a["options"]}
-    assert not (SIM_ONLY_ALIASES & sim) - set(upstream_options)
+    assert not {"--tp", "--dp"} & (sim | set(upstream_options))
+    assert {o for o in upstream_options if o.startswith("--tp")} == {"--tp-size"}
+    assert {o for o in upstream_options if o.startswith("--dp")} == {"--dp-size"}
+    assert sim_eval("import json, sglang._sim_server as s\n"
+                    "a = s.parse_args(['--model-path', 'm', '--tp', '2', '--dp', '3'])\n"
+                    "print(json.dumps([a.tp_size, a.dp_size]))") == [2, 3]
+
+
+def test_role_refuses_the_other_spellings_upstream_has(upstream_options):
+    """Each key sglang_server_parallel_aliases refuses is another spelling 0.5.3.post3 takes of the flag whose key it
+    names: an option string of the same argument, or an abbreviation of that option alone."""
+    for alias, key in ALIASES.items():
+        flag, other = "--" + key.replace("_", "-"), "--" + alias.replace("_", "-")
+        spellings = {o for o in upstream_options if o.startswith(other)}
+        assert flag in upstream_options and (other in upstream_options[flag]["options"] or spellings == {flag}), alias
 
 
 # ----------------------------------------------------------------------------- (b) HTTP routes

@@ -2,7 +2,8 @@
 
 `sglang_server_args` in inventory is a dict of snake_case keys; `sglang_server_argv` is the one place that turns it
 into the argv of `python3 -m sglang.launch_server`, and `systemd_exec_quote` puts an argv on a unit's ExecStart= line
-so that systemd splits it back into exactly those words, with no specifier (%) or environment ($) expansion."""
+so that systemd splits it back into exactly those words, with no specifier (%) or environment ($) expansion.
+`sglang_server_parallel_aliases` finds the parallelism keys spelled otherwise than the ones the role's checks read."""
 import json
 import re
 import unicodedata
@@ -142,6 +143,21 @@ def sglang_server_instances_plan(instances, default_args, args):
     return plan
 
 
+# The other spellings SGLang takes for the parallelism flags the role counts, and the key to write instead. The long
+# ones are option strings of the same argument (0.5.3.post3 server_args.py:1760 --tensor-parallel-size, :2071
+# --data-parallel-size); --tp and --dp are no options at all, only argparse abbreviations of --tp-size and
+# --dp-size. Refused rather than read: two spellings of one flag in the merged args would both reach the command
+# line, where argparse keeps the last one without a word.
+PARALLEL_ALIASES = {"tensor_parallel_size": "tp_size", "tp": "tp_size", "data_parallel_size": "dp_size", "dp": "dp_size"}
+
+
+def sglang_server_parallel_aliases(args):
+    """{key: the key to write instead} for each key of args that spells tp_size or dp_size another way."""
+    if not isinstance(args, dict):
+        raise AnsibleFilterError(f"sglang_server_args must be a dict, got {type(args).__name__}")
+    return {key: PARALLEL_ALIASES[key] for key in sorted(args) if key in PARALLEL_ALIASES}
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -149,4 +165,5 @@ class FilterModule:
             "sglang_server_flag_names": sglang_server_flag_names,
             "systemd_exec_quote": systemd_exec_quote,
             "sglang_server_instances_plan": sglang_server_instances_plan,
+            "sglang_server_parallel_aliases": sglang_server_parallel_aliases,
         }

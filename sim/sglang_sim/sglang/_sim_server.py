@@ -227,9 +227,10 @@ def build_parser():
                    help="How conservative the schedule policy is.")
     p.add_argument("--page-size", type=int, default=None, help="The number of tokens in a page.")
     # Parallelism
-    p.add_argument("--tensor-parallel-size", "--tp-size", "--tp", dest="tp_size", type=int, default=1,
+    # As server_args.py: no --tp/--dp options (argparse takes them as abbreviations of --tp-size/--dp-size).
+    p.add_argument("--tensor-parallel-size", "--tp-size", dest="tp_size", type=int, default=1,
                    help="The tensor parallelism size.")
-    p.add_argument("--data-parallel-size", "--dp-size", "--dp", dest="dp_size", type=int, default=1,
+    p.add_argument("--data-parallel-size", "--dp-size", dest="dp_size", type=int, default=1,
                    help="The data parallelism size.")
     p.add_argument("--expert-parallel-size", "--ep-size", "--ep", dest="ep_size", type=int, default=1,
                    help="The expert parallelism size.")
