@@ -341,7 +341,8 @@ def test_filters_are_registered():
                        "sglang_server_flag_names": plugin.sglang_server_flag_names,
                        "systemd_exec_quote": plugin.systemd_exec_quote,
                        "sglang_server_instances_plan": plugin.sglang_server_instances_plan,
-                       "sglang_server_parallel_aliases": plugin.sglang_server_parallel_aliases}
+                       "sglang_server_parallel_aliases": plugin.sglang_server_parallel_aliases,
+                       "sglang_server_gpus_needed": plugin.sglang_server_gpus_needed}
 
 
 def run_ansible(tmp_path, *args):
@@ -404,14 +405,80 @@ def test_instances_plan_refuses_bad_names(instances, message):
 def test_parallel_aliases_name_the_key_to_write_instead():
     aliases = FILTERS["sglang_server_parallel_aliases"]
     assert aliases({"model_path": "/m", "tp": 2}) == {"tp": "tp_size"}
-    assert aliases({"tensor_parallel_size": 2, "data_parallel_size": 2, "dp": 1}) == {
-        "data_parallel_size": "dp_size", "dp": "dp_size", "tensor_parallel_size": "tp_size"}
+    assert aliases({"tensor_parallel_size": 2, "data_parallel_size": 2, "dp": 1, "pipeline_parallel_size": 2}) == {
+        "data_parallel_size": "dp_size", "dp": "dp_size", "pipeline_parallel_size": "pp_size",
+        "tensor_parallel_size": "tp_size"}
     assert list(aliases({"tp": 1, "dp": 1})) == ["dp", "tp"]  # sorted, as the message lists them
 
 
 def test_parallel_aliases_pass_the_names_the_role_counts():
     aliases = FILTERS["sglang_server_parallel_aliases"]
-    assert aliases({"tp_size": 2, "dp_size": 2, "ep_size": 2, "enable_dp_attention": True}) == {}
+    assert aliases({"tp_size": 2, "dp_size": 2, "pp_size": 1, "ep_size": 2, "enable_dp_attention": True}) == {}
     assert aliases({}) == {}
     with pytest.raises(AnsibleFilterError, match="must be a dict"):
         aliases(["tp"])
+
+
+# --- sglang_server_gpus_needed ----------------------------------------------------------------------------------
+# What upstream does, read in the pinned sources (.cache/upstream/, make upstream), sglang/srt/ of 0.5.3.post3:
+# - entrypoints/engine.py:776-800: with dp_size 1, one scheduler process per (pp_rank, tp_rank) of this node, on
+#   GPU base_gpu_id + pp_rank_on_node * tp_size_per_node + tp_rank_on_node: tp_size x pp_size GPUs in all.
+# - managers/data_parallel_controller.py:146-150: with --enable-dp-attention launch_dp_attention_schedulers, else
+#   launch_dp_schedulers; :186-206 one tensor-parallel group per dp rank, the next starting at
+#   base_gpu_id += tp_size * pp_size * gpu_id_step (dp_size x tp_size x pp_size GPUs); :325-342 with dp attention
+#   ONE group from GPU 0 (launch_tensor_parallel_group(server_args, port_args, 0, ...)), the dp ranks carved out of
+#   its tp ranks (layers/dp_attention.py:191-199, attn_tp_size = tp_size // dp_size): tp_size x pp_size GPUs.
+# - server_args.py:3147-3149: tp_size * pp_size must divide by nnodes; :3158-3160 dp_size > 1 over several nodes
+#   only with dp attention. engine.py:782-790: each node runs its share of the ranks.
+# sglang/srt/ of 0.5.23: server_args.py:416-423 --enable-dp-attention is deprecated for --attn-dp-size;
+# arg_groups/parallel_hook.py:39-60 turns --dp-size N --enable-dp-attention into attn_dp_size N, dp_size 1;
+# managers/data_parallel_controller.py:244-245 attention DP launches the one group (:674-676, from GPU 0),
+# otherwise :426-449 one group per replica (dp_size), base_gpu_id += tp_size * pp_size * gpu_id_step;
+# parallel_hook.py:287-292 refuses dp_size > 1 with attn_dp_size > 1. So attn_dp_size adds no GPU.
+
+gpus = plugin.sglang_server_gpus_needed
+
+
+@pytest.mark.parametrize("args,needed", [
+    ({}, 1),
+    ({"tp_size": 2}, 2),
+    ({"tp_size": 2, "pp_size": 2}, 4),
+    ({"dp_size": 2}, 2),                                            # two replicas of one GPU each
+    ({"tp_size": 2, "dp_size": 2}, 4),
+    ({"tp_size": 2, "pp_size": 2, "dp_size": 2}, 8),
+])
+def test_gpus_without_dp_attention_are_tp_x_pp_per_dp_replica(args, needed):
+    assert gpus(args) == needed
+
+
+@pytest.mark.parametrize("args,needed", [
+    ({"tp_size": 4, "dp_size": 4, "enable_dp_attention": True}, 4),   # the dp ranks share the 4 tp GPUs
+    ({"tp_size": 8, "dp_size": 2, "enable_dp_attention": True}, 8),
+    ({"tp_size": 2, "pp_size": 2, "dp_size": 2, "enable_dp_attention": True}, 4),
+    ({"tp_size": 4, "dp_size": 4, "enable_dp_attention": False}, 16),
+    ({"tp_size": 4, "dp_size": 4, "enable_dp_attention": None}, 16),   # dropped from argv: not enabled
+    ({"tp_size": 4, "attn_dp_size": 4}, 4),                             # 0.5.23's spelling adds no GPU
+])
+def test_gpus_with_dp_attention_are_the_tp_group_only(args, needed):
+    assert gpus(args) == needed
+
+
+@pytest.mark.parametrize("args,needed", [
+    ({"tp_size": 2, "nnodes": 2}, 1),                                   # two Sparks, one GPU each
+    ({"tp_size": 4, "nnodes": 2}, 2),
+    ({"tp_size": 2, "pp_size": 2, "nnodes": 2}, 2),
+    ({"tp_size": 4, "dp_size": 4, "enable_dp_attention": True, "nnodes": 2}, 2),
+])
+def test_gpus_over_several_nodes_are_counted_per_node(args, needed):
+    assert gpus(args) == needed
+
+
+@pytest.mark.parametrize("key,value", [("tp_size", "2"), ("dp_size", 1.5), ("pp_size", True), ("nnodes", None)])
+def test_gpus_refuse_a_size_that_is_no_integer_naming_it(key, value):
+    with pytest.raises(AnsibleFilterError, match=re.escape(f"sglang_server_args.{key} must be an integer")):
+        gpus({key: value})
+
+
+def test_gpus_through_ansibles_templar(tmp_path):
+    extra = {"sargs": {"tp_size": 4, "dp_size": 4, "enable_dp_attention": True}}
+    assert run_ansible(tmp_path, "-e", json.dumps(extra), "-a", "msg={{ sargs | sglang_server_gpus_needed }}") == 4

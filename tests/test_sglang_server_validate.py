@@ -38,7 +38,7 @@ def preflight(tmp_path, extra):
 
 @pytest.mark.parametrize("extra", [
     {"sglang_server_args": GOOD_ARGS},
-    {"sglang_server_args": dict(GOOD_ARGS, tp_size=2, dp_size=2, enable_dp_attention=True)},
+    {"sglang_server_args": dict(GOOD_ARGS, tp_size=2, pp_size=1, dp_size=2, enable_dp_attention=True)},
 ], ids=["cached-path", "parallelism-by-its-names"])
 def test_valid_inputs_pass(tmp_path, extra):
     assert preflight(tmp_path, extra) is None
@@ -57,6 +57,11 @@ def test_catalogue_case_is_refused_naming_its_variable(tmp_path, case_id):
 
 
 def test_every_other_spelling_is_named_with_the_key_to_write(tmp_path):
-    message = preflight(tmp_path, {"sglang_server_args": dict(GOOD_ARGS, dp=2, tensor_parallel_size=2)})
-    assert "sglang_server_args.dp, sglang_server_args.tensor_parallel_size: write dp_size, tp_size instead" in message
+    message = preflight(tmp_path, {"sglang_server_args": dict(GOOD_ARGS, dp=2, pipeline_parallel_size=2)})
+    assert "sglang_server_args.dp, sglang_server_args.pipeline_parallel_size: write dp_size, pp_size instead" in message
 
+
+def test_a_non_integer_pp_size_is_refused(tmp_path):
+    # sglang_server_gpus_needed (checks.yml) multiplies pp_size: the preflight refuses what it cannot count.
+    message = preflight(tmp_path, {"sglang_server_args": dict(GOOD_ARGS, pp_size="two")})
+    assert "sglang_server_args.tp_size, pp_size and dp_size must be integers" in message

@@ -3,7 +3,8 @@
 `sglang_server_args` in inventory is a dict of snake_case keys; `sglang_server_argv` is the one place that turns it
 into the argv of `python3 -m sglang.launch_server`, and `systemd_exec_quote` puts an argv on a unit's ExecStart= line
 so that systemd splits it back into exactly those words, with no specifier (%) or environment ($) expansion.
-`sglang_server_parallel_aliases` finds the parallelism keys spelled otherwise than the ones the role's checks read."""
+`sglang_server_gpus_needed` counts the GPUs an instance takes per node, `sglang_server_parallel_aliases` finds the
+parallelism keys spelled otherwise than the ones it counts."""
 import json
 import re
 import unicodedata
@@ -144,18 +145,42 @@ def sglang_server_instances_plan(instances, default_args, args):
 
 
 # The other spellings SGLang takes for the parallelism flags the role counts, and the key to write instead. The long
-# ones are option strings of the same argument (0.5.3.post3 server_args.py:1760 --tensor-parallel-size, :2071
-# --data-parallel-size); --tp and --dp are no options at all, only argparse abbreviations of --tp-size and
-# --dp-size. Refused rather than read: two spellings of one flag in the merged args would both reach the command
-# line, where argparse keeps the last one without a word.
-PARALLEL_ALIASES = {"tensor_parallel_size": "tp_size", "tp": "tp_size", "data_parallel_size": "dp_size", "dp": "dp_size"}
+# ones are option strings of the same argument (0.5.3.post3 server_args.py:1760 --tensor-parallel-size, :1767
+# --pipeline-parallel-size, :2071 --data-parallel-size); --tp and --dp are no options at all, only argparse
+# abbreviations of --tp-size and --dp-size. Refused rather than read: two spellings of one flag in the merged args
+# would both reach the command line, where argparse keeps the last one without a word.
+PARALLEL_ALIASES = {"tensor_parallel_size": "tp_size", "tp": "tp_size", "pipeline_parallel_size": "pp_size",
+                    "data_parallel_size": "dp_size", "dp": "dp_size"}
 
 
 def sglang_server_parallel_aliases(args):
-    """{key: the key to write instead} for each key of args that spells tp_size or dp_size another way."""
+    """{key: the key to write instead} for each key of args that spells tp_size, pp_size or dp_size another way."""
     if not isinstance(args, dict):
         raise AnsibleFilterError(f"sglang_server_args must be a dict, got {type(args).__name__}")
     return {key: PARALLEL_ALIASES[key] for key in sorted(args) if key in PARALLEL_ALIASES}
+
+
+def _size(args, key):
+    value = args.get(key, 1)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise AnsibleFilterError(f"sglang_server_args.{key} must be an integer, got {value!r}")
+    return value
+
+
+def sglang_server_gpus_needed(args):
+    """The GPUs one instance takes on each of its nodes: tp_size x pp_size, times dp_size unless enable_dp_attention,
+    divided by nnodes.
+
+    SGLang starts one scheduler per GPU: tp_size x pp_size of them for one model replica, and without dp attention
+    one such group per dp rank, each from the GPU after the last. With --enable-dp-attention the dp ranks split that
+    one group instead, so dp_size adds no GPU. 0.5.23 spells this --attn-dp-size (which adds no GPU either) and
+    turns --dp-size N --enable-dp-attention into it (sglang/srt/ of 0.5.3.post3: entrypoints/engine.py:776-800,
+    managers/data_parallel_controller.py:146-147, :204-206, :340-341; of 0.5.23: arg_groups/parallel_hook.py:39-60,
+    managers/data_parallel_controller.py:244-245, :445-449, :674-676)."""
+    if not isinstance(args, dict):
+        raise AnsibleFilterError(f"sglang_server_args must be a dict, got {type(args).__name__}")
+    replicas = 1 if args.get("enable_dp_attention") is True else _size(args, "dp_size")
+    return _size(args, "tp_size") * _size(args, "pp_size") * replicas // _size(args, "nnodes")
 
 
 class FilterModule:
@@ -166,4 +191,5 @@ class FilterModule:
             "systemd_exec_quote": systemd_exec_quote,
             "sglang_server_instances_plan": sglang_server_instances_plan,
             "sglang_server_parallel_aliases": sglang_server_parallel_aliases,
+            "sglang_server_gpus_needed": sglang_server_gpus_needed,
         }

@@ -67,7 +67,7 @@ BAD = {
     "unknown-flag": ({"sglang_server_args": {"model_path": "/models/Qwen3-8B-NVFP4", "bogus_flag": 1}},
                      "does not accept: --bogus-flag"),
     "tp-too-large": ({"sglang_server_args": {"model_path": "/models/Qwen3-8B-NVFP4", "tp_size": 2}},
-                     "sglang_server_args tp_size x dp_size = 2 GPUs, the host has 1"),
+                     "sglang_server_args need 2 GPUs on this node, the host has 1"),
     "missing-model": ({"sglang_server_args": {"model_path": "/models/Not-There"}},
                       "sglang_server_args.model_path /models/Not-There is not in the cache"),
     "port-taken": ({"sglang_server_instances": [{"name": "main", "args": {"port": 22}}]},
