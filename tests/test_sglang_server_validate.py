@@ -39,13 +39,16 @@ def preflight(tmp_path, extra):
 @pytest.mark.parametrize("extra", [
     {"sglang_server_args": GOOD_ARGS},
     {"sglang_server_args": dict(GOOD_ARGS, tp_size=2, pp_size=1, dp_size=2, enable_dp_attention=True)},
-], ids=["cached-path", "parallelism-by-its-names"])
+    # The server may fetch a hub id when it is not offline.
+    {"sglang_server_args": {"model_path": "Qwen/Qwen3-8B"}, "sglang_server_offline": False},
+], ids=["cached-path", "parallelism-by-its-names", "hub-id-online"])
 def test_valid_inputs_pass(tmp_path, extra):
     assert preflight(tmp_path, extra) is None
 
 
 @pytest.mark.parametrize("case_id", [
     "server-args-tp-abbreviation", "server-args-tensor-parallel-size-alias",
+    "server-args-model-path-hub-id", "server-args-model-path-relative",
 ])
 def test_catalogue_case_is_refused_naming_its_variable(tmp_path, case_id):
     case = CASES[case_id]
