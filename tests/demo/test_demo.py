@@ -190,3 +190,8 @@ sed -i '/^model_cache_token:/d' "$INVENTORY/group_vars/sparks/sim.yml"
     # run of a fleet with a gateway (molecule's fleet scenario leaves it to this test).
     for recap in out.split("PLAY RECAP")[2:4]:
         assert set(re.findall(r"^(\S+)\s+: ok=", recap.split("\n\n", 1)[0], re.M)) == {*SPARKS, GATEWAY}, recap[:2000]
+    # The whole job checks each role's inputs once, in its preflight: the stages after it do not check them again.
+    whole_job = out.split("PLAY RECAP")[1]
+    for task in ("sglang_server : Merge each instance's flags", "model_cache : Ask the hub which commit each revision is",
+                 "spark_host : Query the GPU through nvidia-smi", "sglang_router : Check the router settings"):
+        assert whole_job.count(f"TASK [{task}]") == 1, (task, whole_job.count(f"TASK [{task}]"))
