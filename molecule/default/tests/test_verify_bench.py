@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO / "molecule" / "shared"))
 import playbook_run  # noqa: E402
@@ -84,8 +86,14 @@ def test_converge_benched_the_fleet():
     assert len(complete) >= 2, sorted(run_dirs())
 
 
-def test_bench_brings_results_home_with_one_fleet_report(host):
-    result, out, run = bench(extra={"sglang_bench_baseline": "none"})
+@pytest.fixture(scope="module")
+def benched():
+    """One bench.yml run without a baseline: the results test reads it, the gate test compares with it."""
+    return bench(extra={"sglang_bench_baseline": "none"})
+
+
+def test_bench_brings_results_home_with_one_fleet_report(host, benched):
+    result, out, run = benched
     assert result.returncode == 0, out[-3000:]
     assert run is not None and playbook_run.recap(out)[HOST]["changed"] == 0
     for name in ("main", "second"):
@@ -113,9 +121,9 @@ def test_bench_brings_results_home_with_one_fleet_report(host):
     assert host.run(f"grep -rl {API_KEY} /var/lib/sglang-bench").rc == 1
 
 
-def test_a_slowed_instance_fails_the_gate_naming_host_instance_and_profile(host):
-    result, out, baseline = bench(extra={"sglang_bench_baseline": "none"})
-    assert result.returncode == 0, out[-3000:]
+def test_a_slowed_instance_fails_the_gate_naming_host_instance_and_profile(host, benched):
+    result, out, baseline = benched
+    assert result.returncode == 0 and baseline is not None, out[-3000:]
     slow = [{"name": "main", "env": {"SGLANG_SIM_TOKENS_PER_SEC": "40"}}, CONVERGED[1]]
     try:
         result, out = play("deploy.yml", extra={"sglang_server_instances": slow})
