@@ -34,3 +34,14 @@ def test_every_example_variable_is_a_documented_role_variable():
         used.update(yaml.safe_load(f.read_text()) or {})
     assert used, "no variables found in inventory/example/group_vars"
     assert sorted(used - known) == []
+
+
+def test_readme_and_example_name_the_current_image_line():
+    """The line docs/upstream.md records as NVIDIA's current one for the Spark, pinned by digest in the example."""
+    current = "lmsysorg/sglang:latest-cu130"
+    assert f"**`{current}`**" in (REPO / "docs" / "upstream.md").read_text()
+    assert f"IMAGE=docker.io/{current}\n" in (REPO / "README.md").read_text()
+    sparks = (EXAMPLE / "group_vars" / "sparks" / "main.yml").read_text()
+    assert current in sparks and "lmsysorg/sglang:spark" not in sparks
+    images = yaml.safe_load(sparks)["registry_mirror_images"]
+    assert all("@sha256:" in image for image in images), images
