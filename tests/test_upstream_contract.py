@@ -7,11 +7,14 @@ fix of which changes what the roles rely on are xfail(strict=True): they fail on
 SPARK_SIM_DIR=<copy of sim/> runs the suite against a copy (docs/upstream.md, "Drift").
 """
 
+import ast
 import importlib.util
 import json
 import re
+import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -21,7 +24,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import upstream as up  # noqa: E402
-from sglang_sim_helpers import SIM_DIR, SIM_PYTHON, module_server, run_module, sim_env  # noqa: E402
+from sglang_sim_helpers import SIM_DIR, SIM_PYTHON, module_server, run_module, sim_env, spawn  # noqa: E402,F401
 
 _FILTER = importlib.util.spec_from_file_location(
     "sglang_server_filter", Path(__file__).resolve().parents[1] / "plugins" / "filter" / "sglang_server.py")
@@ -366,3 +369,38 @@ def test_hub_paginates_the_tree_with_link_next(tmp_path):
         proc.kill()
         proc.wait(5)
     assert (status, len(json.loads(body)), 'rel="next"' in headers.get("Link", "")) == (200, 2, True)
+
+
+# ----------------------------------------------------------------------------- draining (docs/upstream.md, "Draining")
+def handlers_reading(package, name):
+    """The top-level functions of http_server.py whose code reads `name`."""
+    module = up.tree(package, "sglang/srt/entrypoints/http_server.py")
+    return sorted(node.name for node in module.body
+                  if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and name in ast.unparse(node))
+
+
+@pytest.mark.parametrize("package", [up.SGLANG_OLD, up.SGLANG_NEW])
+def test_upstream_turns_only_health_away_while_draining(package):
+    # SIGTERM sets the flag; the watchdog drains the exact request table (rid_to_state) and has no deadline.
+    manager = up.source(package, "sglang/srt/managers/tokenizer_manager.py")
+    assert "self.tokenizer_manager.gracefully_exit = True" in manager
+    watchdog = manager[manager.index("async def sigterm_watchdog"):]
+    assert "remain_num_req = len(self.rid_to_state)" in watchdog.split("async def ", 2)[1]
+    assert handlers_reading(package, "gracefully_exit") == ["health_generate"]  # /health and /health_generate
+
+
+@pytest.mark.xfail(strict=True, reason="docs/upstream.md, Draining: the sim answers new generations 503 while it drains")
+def test_sim_serves_new_generations_while_it_drains_like_upstream(spawn):
+    s = spawn(["--model-path", "org/m"], env={"SGLANG_SIM_STARTUP_DELAY": "0.3", "SGLANG_SIM_TOKENS_PER_SEC": "20"})
+    s.wait_healthy()
+    body = {"model": "m", "messages": [{"role": "user", "content": "long"}], "max_tokens": 30, "ignore_eos": True}
+    slow = threading.Thread(target=s.post, args=("/v1/chat/completions",), kwargs={"json": body})
+    slow.start()
+    time.sleep(0.5)  # the slow request is in flight
+    s.signal(signal.SIGTERM)
+    time.sleep(0.2)
+    try:
+        assert s.get("/health").status_code == 503
+        assert s.post("/v1/chat/completions", json=dict(body, max_tokens=2)).status_code == 200
+    finally:
+        slow.join(20)
