@@ -389,7 +389,6 @@ def test_upstream_turns_only_health_away_while_draining(package):
     assert handlers_reading(package, "gracefully_exit") == ["health_generate"]  # /health and /health_generate
 
 
-@pytest.mark.xfail(strict=True, reason="docs/upstream.md, Draining: the sim answers new generations 503 while it drains")
 def test_sim_serves_new_generations_while_it_drains_like_upstream(spawn):
     s = spawn(["--model-path", "org/m"], env={"SGLANG_SIM_STARTUP_DELAY": "0.3", "SGLANG_SIM_TOKENS_PER_SEC": "20"})
     s.wait_healthy()

@@ -47,8 +47,8 @@ Simulation knobs (environment variables)
   SGLANG_SIM_DIST_CONNECT_TIMEOUT    seconds a worker node retries reaching the head (default 60)
   SGLANG_SIM_DIST_BIND_HOST          address the head's dist-init listener binds (default 0.0.0.0)
 
-SIGTERM/SIGINT: /health turns 503, new generations get 503, in-flight requests
-finish (up to SGLANG_SIM_SHUTDOWN_TIMEOUT), then the process exits 0.
+SIGTERM/SIGINT: /health turns 503; requests in flight and new ones are served until none
+is left (up to SGLANG_SIM_SHUTDOWN_TIMEOUT), then the process exits 0.
 
 Multi-node (one model over N nodes): every node runs the same flags plus
 `--nnodes N --node-rank R --dist-init-addr HEAD_IP:PORT`. With N > 1 a missing or
@@ -801,7 +801,7 @@ class Handler(BaseHTTPRequestHandler):
     def _check_ready(self):
         st = self.state
         if st.phase == "shutting_down":
-            raise Rejected(503, "The server is shutting down (simulated).", "ServiceUnavailableError")
+            return  # as upstream: draining turns away only /health; new requests are served and waited for
         if st.phase == "waiting_for_nodes":
             raise Rejected(503, f"The server is not ready yet: {st.group.waiting_message()}.",
                            "ServiceUnavailableError")
