@@ -50,6 +50,15 @@ def test_operator_venv_installed_from_the_wheelhouse(host):
     assert any(name.startswith("huggingface_hub-2.4.0") for name in wheels.listdir())
 
 
+def test_operator_venv_has_hf_xet_from_the_wheelhouse(host):
+    # huggingface_hub 2.4.0 requires hf-xet on x86_64 and aarch64 (docs/upstream.md, "Hugging Face hub"):
+    # the real hub serves Xet-backed repos through it, so an offline host needs it from the wheelhouse.
+    wheels = host.file("/var/cache/spark-sglang/wheelhouse").listdir()
+    assert any(name.startswith("hf_xet-") and name.endswith(".whl") for name in wheels), wheels
+    result = host.run(f"runuser -u spark -- {VENV}/bin/python -c 'import hf_xet'")
+    assert result.rc == 0, result.stderr
+
+
 def test_toolkit_repository_is_signed(host):
     keyring = host.file("/usr/share/keyrings/nvidia-container-toolkit-keyring.asc")
     assert keyring.is_file and "BEGIN PGP PUBLIC KEY BLOCK" in keyring.content_string
