@@ -39,6 +39,16 @@ STAGES = {
 }
 # make demo-clean removes the sim images and .sim/, which the other stages use: it runs after all of them.
 LAST = ("demo-clean", [str(BIN / "pytest"), "tests/demo/test_demo_clean.py"])
+# Stages that start only once these have ended, passed or not: lint and pytest need only the venv, but beside
+# the image build they slow it down, and every scenario waits for the images; later they fill the cores the
+# last scenarios leave idle.
+AFTER = {"lint": ["images"], "pytest": ["images"]}
+
+
+def can_start(name, needs, done, chosen):
+    """Whether a stage may start: the stages it needs have passed and those it comes after have ended."""
+    return (all(d in done for d in needs[name])
+            and all(a in done for a in AFTER.get(name, []) if a in chosen))
 
 
 def stage_env(environ=os.environ):
@@ -74,7 +84,7 @@ def main():
                 pending.remove(name)
                 done[name] = ("SKIPPED", None, 0.0, 0.0)
                 print(f"=== {name}: skipped, a stage it needs did not pass", flush=True)
-            elif all(d in done for d in needs[name]) and len(running) < args.jobs:
+            elif can_start(name, needs, done, chosen) and len(running) < args.jobs:
                 pending.remove(name)
                 log = open(LOGS / f"{name}.log", "w")
                 running[name] = (subprocess.Popen(commands[name], cwd=REPO, env=stage_env(), stdout=log,

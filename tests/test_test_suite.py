@@ -1,4 +1,5 @@
-"""scripts/test_suite.py runs every stage with the venv's tools, whatever PATH it was started with."""
+"""scripts/test_suite.py runs every stage with the venv's tools, whatever PATH it was started with, and starts
+lint and pytest after the image build."""
 import importlib.util
 import shutil
 from pathlib import Path
@@ -19,3 +20,14 @@ def test_a_stage_finds_the_venvs_pytest_when_another_comes_first(tmp_path):
     env = test_suite.stage_env({"PATH": f"{other}:/usr/bin:/bin", "HOME": "/root"})
     assert shutil.which("pytest", path=env["PATH"]) == str(REPO / ".venv" / "bin" / "pytest")
     assert env["HOME"] == "/root"
+
+
+def test_lint_and_pytest_wait_for_the_image_build_to_end_but_not_to_pass():
+    chosen = ["venv", "images", "lint", "pytest"]
+    needs = {"venv": [], "images": ["venv"], "lint": ["venv"], "pytest": ["venv"]}
+    venv_done = {"venv": ("PASS",)}
+    assert test_suite.can_start("images", needs, venv_done, chosen)
+    assert not test_suite.can_start("lint", needs, venv_done, chosen)
+    assert test_suite.can_start("lint", needs, {**venv_done, "images": ("FAIL (exit 2)",)}, chosen)
+    # Chosen alone (scripts/test_suite.py lint pytest), they wait for nothing more than the venv.
+    assert test_suite.can_start("pytest", {"pytest": []}, {}, ["pytest"])
