@@ -55,7 +55,17 @@ def stage_env(environ=os.environ):
     """The stages' environment: the venv's tools first on PATH. make puts them there, but on a fresh clone
     `python3 scripts/test_suite.py` starts before the venv exists, and a pyenv shim then puts its own
     interpreter's bin first: molecule's verify ran that interpreter's pytest, without testinfra."""
-    return {**environ, "PATH": f"{BIN}{os.pathsep}{environ.get('PATH', '')}"}
+    return {**environ, "PATH": f"{BIN}{os.pathsep}{environ.get('PATH', '')}",
+            # Each pytest (molecule's verify too) lists its slowest tests: where the suite's time goes.
+            "PYTEST_ADDOPTS": environ.get("PYTEST_ADDOPTS", "--durations=15")}
+
+
+def busy_seconds(stat="/proc/stat"):
+    """The machine's CPU time spent busy so far, over all cores (user, nice, system, irq, softirq, steal):
+    the whole work of a run, Docker's and the sim hosts' included, which the per-stage column leaves out."""
+    with open(stat) as f:
+        fields = [int(v) for v in f.readline().split()[1:9]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def clock(seconds):
@@ -76,7 +86,7 @@ def main():
              for n in chosen}
 
     LOGS.mkdir(parents=True, exist_ok=True)
-    start = time.monotonic()
+    start, busy = time.monotonic(), busy_seconds()
     pending, running, done = list(chosen), {}, {}  # done: name -> (result, started, seconds, cpu seconds)
     while pending or running:
         for name in list(pending):
@@ -111,6 +121,8 @@ def main():
              f"| {clock(done[n][3])} |" for n in chosen]
     rows.append(f"| **total** | {'PASS' if passed else 'FAIL'} | | {clock(time.monotonic() - start)} "
                 f"| {clock(sum(d[3] for d in done.values()))} |")
+    rows.append(f"| **machine** (all {os.cpu_count()} cores busy, Docker and the sim hosts included) | | | | "
+                f"{clock(busy_seconds() - busy)} |")
     table = "\n".join(rows)
     title = f"{args.jobs} stages at a time; wall and CPU time, min:s"
     (LOGS / "timings.md").write_text(f"# Timing of scripts/test_suite.py ({title})\n\n{table}\n")

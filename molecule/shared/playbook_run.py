@@ -2,7 +2,9 @@
 import json
 import os
 import re
+import resource
 import subprocess
+import time
 from pathlib import Path
 
 import yaml
@@ -37,7 +39,29 @@ def run_playbook(playbook="sglang.yml", *args, extra=None, timeout=900):
                ANSIBLE_CACHE_PLUGIN_CONNECTION=os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "facts"))
     for name in ("ANSIBLE_FORCE_COLOR", "PY_COLORS"):  # molecule forces colour; the recap is parsed
         env.pop(name, None)
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    began, cpu = time.monotonic(), _children_cpu()
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    _log_run(cmd, result, time.monotonic() - began, _children_cpu() - cpu)
+    return result
+
+
+def _children_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _log_run(cmd, result, seconds, cpu):
+    """One line per run in reports/test/playbook-runs.jsonl: which test ran which playbook, and what it cost
+    (wall, and the controller's CPU: ansible-playbook and its workers), to find where the suite's time goes."""
+    tasks = sum(c["ok"] + c["failed"] for c in _counts(result.stdout).values())
+    line = {"scenario": os.environ.get("MOLECULE_SCENARIO_NAME"),
+            "test": os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0],
+            "playbook": Path(cmd[3]).name, "args": cmd[4:], "rc": result.returncode,
+            "seconds": round(seconds, 1), "controller_cpu": round(cpu, 1), "task_results": tasks}
+    log = REPO / "reports" / "test" / "playbook-runs.jsonl"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a") as f:
+        f.write(json.dumps(line) + "\n")
 
 
 def play(playbook, *args, extra=None):
@@ -51,11 +75,16 @@ def flat(output):
     return " ".join(output.split())
 
 
-def recap(output):
-    """{host: {ok, changed, unreachable, failed}} from a run's PLAY RECAP."""
+def _counts(output):
     counts = {}
     for host, *numbers in re.findall(
             r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", output, re.M):
         counts[host] = dict(zip(("ok", "changed", "unreachable", "failed"), map(int, numbers)))
+    return counts
+
+
+def recap(output):
+    """{host: {ok, changed, unreachable, failed}} from a run's PLAY RECAP."""
+    counts = _counts(output)
     assert counts, output[-3000:]
     return counts
