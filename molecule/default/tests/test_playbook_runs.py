@@ -1,5 +1,6 @@
 """ansible-playbook against the scenario's converged host: check mode reports no change; a venv
-whose Python is gone is rebuilt. (The last test changes the host and converges it again.)
+whose Python is gone is rebuilt, and NVIDIA's own toolkit source added since is used instead of the
+role's. (The last test changes the host and converges it again.)
 Bad inputs: test_bad_inputs.py."""
 import sys
 from pathlib import Path
@@ -30,10 +31,26 @@ def test_check_mode_on_converged_host_reports_no_change():
 VENV = "/home/spark/venv/gb10-training"
 
 
-def test_venv_whose_python_is_gone_is_rebuilt(host):
+OURS = "/etc/apt/sources.list.d/nvidia-container-toolkit.sources"
+NVIDIAS = "/etc/apt/sources.list.d/nvidia-container-toolkit.list"
+
+
+def nvidias_documented_source(host):
+    """What NVIDIA's install guide writes (a .gpg keyring and a one-line .list with $(ARCH)), for the URI of
+    the role's own source: beside it, apt refuses every source (Conflicting values set for option Signed-By)."""
+    uri = host.run(f"sed -n 's/^URIs: //p' {OURS}").stdout.strip()
+    assert uri.endswith("/amd64"), uri
+    keyring = "/usr/share/keyrings/nvidia-container-toolkit-keyring.gpg"
+    host.run(f"gpg --dearmor < /usr/share/keyrings/nvidia-container-toolkit-keyring.asc > {keyring}")
+    host.run(f"echo 'deb [signed-by={keyring}] {uri[:-len('amd64')]}$(ARCH) /' > {NVIDIAS}")
+    assert "Conflicting values set for option Signed-By" in host.run("apt-get update").stderr
+
+
+def test_host_stage_repairs_a_venv_and_uses_nvidias_own_toolkit_source(host):
     # As after an OS upgrade that removed the interpreter the venv was built with.
     host.run(f"ln -sfn /usr/bin/python3.gone {VENV}/bin/python3")
     assert host.run(f"{VENV}/bin/python -c 'import sys'").rc != 0
+    nvidias_documented_source(host)
     result = run_playbook(playbook=REPO / "playbooks" / "host.yml")
     out = result.stdout + result.stderr
     assert result.returncode == 0, out[-3000:]
@@ -41,3 +58,8 @@ def test_venv_whose_python_is_gone_is_rebuilt(host):
     assert "TASK [python_venv : Remove a venv whose Python is gone]" in out
     version = host.run(f"runuser -u spark -- {VENV}/bin/hf version")
     assert version.rc == 0 and "2.4.0" in version.stdout, version.stderr
+    # The role's own source is gone, NVIDIA's is kept untouched, and apt works again.
+    assert f"uses the toolkit source already on the host ({NVIDIAS}); writes none of its own" in playbook_run.flat(out)
+    assert not host.file(OURS).exists and host.file(NVIDIAS).exists
+    update = host.run("apt-get update")
+    assert update.rc == 0 and "Conflicting" not in update.stderr, update.stderr
