@@ -20,7 +20,7 @@ def platforms(scenario):
 
 
 def test_there_are_scenarios():
-    assert {"default", "fleet"} <= set(SCENARIOS), SCENARIOS
+    assert {"default", "fleet", "multinode"} <= set(SCENARIOS), SCENARIOS
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -44,7 +44,7 @@ def test_no_two_scenarios_share_a_container_or_network():
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_the_tests_name_no_host_of_their_own(scenario):
     # Hosts come from playbook_run.hosts(group); a literal host name would tie a test to one scenario's names.
-    literal = re.compile(r"""["'](?:spark-sim-\d|gateway-\d|sim-infra|(?:default|fleet)-(?:spark|gateway|sim-infra)[-\w]*)["']""")
+    literal = re.compile(r"""["'](?:spark-sim-\d|gateway-\d|sim-infra|(?:default|fleet|multinode)-(?:spark|gateway|sim-infra)[-\w]*)["']""")
     for path in sorted((REPO / "molecule" / scenario / "tests").glob("*.py")):
         found = literal.findall(path.read_text())
         assert not found, f"{path.relative_to(REPO)} names hosts: {found}"

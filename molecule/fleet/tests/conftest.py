@@ -14,16 +14,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 from playbook_run import hosts, play  # noqa: E402
 
 
-def singles():
-    """The Sparks that serve on their own (not in the pair)."""
-    return [h for h in hosts("sparks") if h not in hosts("tp_pair")]
-
-
-def serving():
-    """The Sparks that serve HTTP: the singles and the pair's head (its rank 1 has no HTTP server)."""
-    return singles() + hosts("tp_pair")[:1]
-
-
 def router():
     """The router's URL from this machine (the gateway container's address)."""
     address = subprocess.run(["docker", "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",

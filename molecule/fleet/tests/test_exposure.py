@@ -1,9 +1,9 @@
-"""Exposure of the SGLang servers on the converged fleet (SIMULATED Sparks, the gateway running the router):
+"""Exposure of the SGLang servers on the converged fleet (three SIMULATED Sparks, the gateway running the router):
 the serving ports' allow-list (sglang_server_firewall_allow, an nftables table of the role's own) lets the listed
 sources in and drops the others, never restarts SGLang, changes nothing on a second run and goes away with an empty
 list; an instance given a specific args.host listens on that address only.
 
-Only the first single Spark (TARGET) is changed: extra vars apply to every host, so each run is `deploy.yml --limit TARGET`
+Only the first Spark (TARGET) is changed: extra vars apply to every host, so each run is `deploy.yml --limit TARGET`
 (as test_fleet.py does for the second); the router on the gateway is reached over HTTP, not through the play, and the
 other Sparks keep their converged configuration. Every test puts TARGET back as converged."""
 import subprocess
@@ -18,14 +18,13 @@ REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO / "molecule" / "shared"))
 import playbook_run  # noqa: E402
 from playbook_run import flat, play  # noqa: E402
-from conftest import serving, singles  # noqa: E402
 
 NETWORK = "spark-sim-fleet"
 SPARKS = playbook_run.hosts("sparks")
 GATEWAY = playbook_run.hosts("gateway")[0]
-TARGET, ALLOWED, OTHER = singles()  # the one changed, a source allowed in, a source kept out
+TARGET, ALLOWED, OTHER = SPARKS  # the one changed, a source allowed in, a source kept out
 TARGET_WORKER = f"http://{TARGET}:30000"
-WORKERS = [f"http://{spark}:30000" for spark in serving()]
+WORKERS = [f"http://{spark}:30000" for spark in SPARKS]
 MODEL = "qwen3-8b"
 LIMIT = ("--limit", TARGET)
 
@@ -81,9 +80,9 @@ def wait_all_healthy(seconds=60):
     return False
 
 
-def chat_through_the_router():
-    """As many completions through the round-robin router as it has workers: one goes to each."""
-    for _ in WORKERS:
+def chat_through_the_router(times=3):
+    """A few completions through the round-robin router: one of each three goes to every worker."""
+    for _ in range(times):
         r = requests.post(router() + "/v1/chat/completions", timeout=60, json={
             "model": MODEL, "max_tokens": 8, "messages": [{"role": "user", "content": "What is artificial intelligence?"}]})
         assert r.status_code == 200, r.text

@@ -1,8 +1,8 @@
-"""The rollout through the real SGLang router on the converged fleet (SIMULATED Sparks: three single
-servers and a two-node pair, and a gateway): every server a healthy worker; a flag change rolled
-through the fleet (the pair as one server, then the singles batch by batch) while a bounded load runs
-through the router without one failed request; a canary that never gets healthy is rolled back and
-stops the rollout; a run without change changes nothing and no worker leaves the router."""
+"""The rollout through the real SGLang router on the converged fleet (three SIMULATED Sparks and a
+gateway): every instance a healthy worker; a flag change rolled through the fleet while a
+bounded load runs through the router without one failed request; a canary that never gets
+healthy is rolled back and stops the rollout; a run without change changes nothing and no
+worker leaves the router."""
 import csv
 import os
 import subprocess
@@ -17,15 +17,14 @@ sys.path.insert(0, str(REPO / "molecule" / "shared"))
 import playbook_run  # noqa: E402
 from playbook_run import flat, play  # noqa: E402
 from load import Load  # noqa: E402
-from conftest import router, serving, singles, workers  # noqa: E402
+from conftest import router, workers  # noqa: E402
 
 testinfra_hosts = ["ansible://gateway"]
 
 SPARKS = playbook_run.hosts("sparks")
-SINGLES, SERVING, PAIR = singles(), serving(), playbook_run.hosts("tp_pair")
 GATEWAY = playbook_run.hosts("gateway")[0]
-CANARY, SLOW = SINGLES[0], SINGLES[1]
-WORKERS = [f"http://{h}:30000" for h in SERVING]
+CANARY, SLOW = SPARKS[0], SPARKS[1]
+WORKERS = [f"http://{h}:30000" for h in SPARKS]
 MODEL = "qwen3-8b"
 
 
@@ -93,9 +92,7 @@ def test_a_flag_change_rolls_through_the_fleet_without_a_failed_request():
     assert result.returncode == 0, out[-4000:]
     assert load.failures == [], load.failures[:10]
     assert load.ok >= 50, load.ok
-    # The pair restarted as one server, then three batches of singles (1, 34%, 100% of three hosts); each host
-    # replaced once.
-    assert out.count("PLAY [Deploy the multi-node groups, every member together]") == 1
+    # Three batches (1, 34%, 100% of three hosts), each host replaced once.
     assert out.count("PLAY [Deploy SGLang, batch by batch]") == 3
     for spark in SPARKS:
         assert f"{spark}: changed (main replaced)" in flat(out)
@@ -106,29 +103,22 @@ def test_a_flag_change_rolls_through_the_fleet_without_a_failed_request():
     with Load(router(), MODEL, max_requests=200) as load:
         result, out = play("deploy.yml")
     assert result.returncode == 0 and load.failures == [], (load.failures[:10], out[-3000:])
-    # The undoing was exact: the pair's deploy again changes nothing.
-    result, out = play("deploy.yml", "--limit", "tp_pair")
-    counts = playbook_run.recap(out)
-    assert result.returncode == 0 and set(counts) == set(PAIR), out[-4000:]
-    assert all(c["changed"] == 0 for c in counts.values()), counts
 
 
 def test_a_canary_that_never_gets_healthy_stops_the_rollout():
     good = on_spark(CANARY, "docker inspect --format '{{.Config.Image}}' sglang-main")
     bad = "lmsysorg/sglang@" + (REPO / ".sim" / "images" / "sglang-sim-never-healthy.digest").read_text().strip()
-    before = {s: started_at(s) for s in SINGLES}
-    # The singles only: the pair would roll first, as one server, with no canary before it.
+    before = {s: started_at(s) for s in SPARKS}
     with Load(router(), MODEL, max_requests=300) as load:
-        result, out = play("deploy.yml", "--limit", ",".join(SINGLES),
-                           extra={"sglang_server_image": bad, "sglang_server_ready_timeout": 10})
+        result, out = play("deploy.yml", extra={"sglang_server_image": bad, "sglang_server_ready_timeout": 10})
     assert result.returncode != 0, out[-4000:]
     assert f"{CANARY}: ROLLED BACK main" in flat(out), out[-4000:]
-    assert all(f"{spark}: untouched" in flat(out) for spark in SINGLES[1:]), out[-4000:]
+    assert all(f"{spark}: untouched" in flat(out) for spark in SPARKS[1:]), out[-4000:]
     assert out.count("PLAY [Deploy SGLang, batch by batch]") == 1
     assert load.failures == [], load.failures[:10]
     # The canary runs its last good image again; the others were never restarted.
     assert on_spark(CANARY, "docker inspect --format '{{.Config.Image}}' sglang-main") == good
-    assert all(started_at(spark) == before[spark] for spark in SINGLES[1:])
+    assert all(started_at(spark) == before[spark] for spark in SPARKS[1:])
     assert wait_all_healthy()
 
 
@@ -146,8 +136,8 @@ def test_the_bench_report_has_one_row_per_host_and_the_gate_names_a_slowed_host(
     assert result.returncode == 0, out[-3000:]
     with open(run / "report.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert sorted(r["host"] for r in rows) == SERVING and all(r["profile"] == "lesson" for r in rows)
-    for spark in SERVING:
+    assert sorted(r["host"] for r in rows) == SPARKS and all(r["profile"] == "lesson" for r in rows)
+    for spark in SPARKS:
         assert (run / spark / "main" / "lesson.jsonl").is_file()
     assert all((run / "plots" / p).read_bytes().startswith(b"\x89PNG") for p in ("throughput.png", "latency.png"))
     # SLOW decodes at a fifth of its rate (the sim's rate option), as after a bad change.
@@ -158,7 +148,7 @@ def test_the_bench_report_has_one_row_per_host_and_the_gate_names_a_slowed_host(
         result, out, run = bench()  # against the previous run
         assert result.returncode != 0
         assert f"REGRESSION {SLOW} instance=main profile=lesson concurrency=10: total token throughput" in flat(out), out[-3000:]
-        assert all(f"REGRESSION {spark}" not in out for spark in SERVING if spark != SLOW)
+        assert all(f"REGRESSION {spark}" not in out for spark in SPARKS if spark != SLOW)
         failed = {h for h, c in playbook_run.recap(out).items() if c["failed"]}
         assert failed == {SLOW}
     finally:

@@ -1,6 +1,5 @@
-"""Metrics of the converged fleet (SIMULATED Sparks, the real router on the gateway): the scrape
-configs sglang_metrics wrote on the controller list every instance that serves HTTP (the pair's head,
-not its rank 1) and the router, and each target
+"""Metrics of the converged fleet (three SIMULATED Sparks, the real router on the gateway): the scrape
+configs sglang_metrics wrote on the controller list every instance and the router, and each target
 answers with its metrics from the gateway (where the router, or an operator's Prometheus, sits)."""
 import os
 import subprocess
@@ -11,9 +10,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 import playbook_run  # noqa: E402
-from conftest import serving  # noqa: E402
 
-SERVING = serving()
+SPARKS = playbook_run.hosts("sparks")
 GATEWAY = playbook_run.hosts("gateway")[0]
 
 EXPORT = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "prometheus" / "sglang-scrape-configs.yml"
@@ -31,7 +29,7 @@ def test_scrape_configs_list_every_instance_and_the_router():
     assert sorted(jobs) == ["sglang", "sglang-router"]
     servers = jobs["sglang"]["static_configs"]
     assert sorted((g["labels"]["host"], g["labels"]["sglang_instance"], g["targets"][0]) for g in servers) == [
-        (spark, "main", f"{spark}:30000") for spark in SERVING]
+        (spark, "main", f"{spark}:30000") for spark in SPARKS]
     router = jobs["sglang-router"]["static_configs"]
     assert [(g["labels"]["host"], g["targets"][0].rsplit(":", 1)[1]) for g in router] == [(GATEWAY, "29000")]
 
