@@ -5,9 +5,9 @@ A stage starts once the stages it needs have passed (it is skipped if one did no
 --jobs slots is free; the last stage waits for every other one. Each stage's output goes to
 reports/test/<stage>.log and is printed whole when the stage ends, so the log reads stage by stage.
 The table (each stage's result, start, wall time and the CPU time of its processes, and the total)
-is printed at the end and kept in reports/test/timings.md. The CPU column counts the stage's own
-processes on this machine (Ansible, molecule, pytest), not Docker's or the sim hosts'. Exit status 0
-only if every chosen stage passed.
+is printed at the end and kept in reports/test/timings.md; after it, the last lines of each failed stage.
+The CPU column counts the stage's own processes on this machine (Ansible, molecule, pytest), not Docker's
+or the sim hosts'. Exit status 0 only if every chosen stage passed.
 
 Usage: scripts/test_suite.py [--jobs N] [STAGE ...]   (no STAGE: all of them, as `make test` runs it)
 """
@@ -66,6 +66,14 @@ def busy_seconds(stat="/proc/stat"):
     with open(stat) as f:
         fields = [int(v) for v in f.readline().split()[1:9]]
     return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def failure_tails(results, logs=LOGS, lines=12):
+    """The last lines of each failed stage's log (pytest's summary of failed tests), printed after the table:
+    CI's record keeps only the end of the output, where the table alone does not say which test failed."""
+    return "".join(f"\n=== the last {lines} lines of {name}'s log ({logs / name}.log):\n"
+                   + "".join((logs / f"{name}.log").read_text(errors="replace").splitlines(True)[-lines:])
+                   for name, result in results.items() if result.startswith("FAIL"))
 
 
 def clock(seconds):
@@ -127,6 +135,7 @@ def main():
     title = f"{args.jobs} stages at a time; wall and CPU time, min:s"
     (LOGS / "timings.md").write_text(f"# Timing of scripts/test_suite.py ({title})\n\n{table}\n")
     print(f"\nTiming ({title}):\n{table}", flush=True)
+    sys.stdout.write(failure_tails({n: done[n][0] for n in chosen}))
     return 0 if passed else 1
 
 

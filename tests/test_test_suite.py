@@ -31,3 +31,12 @@ def test_lint_and_pytest_wait_for_the_image_build_to_end_but_not_to_pass():
     assert test_suite.can_start("lint", needs, {**venv_done, "images": ("FAIL (exit 2)",)}, chosen)
     # Chosen alone (scripts/test_suite.py lint pytest), they wait for nothing more than the venv.
     assert test_suite.can_start("pytest", {"pytest": []}, {}, ["pytest"])
+
+
+def test_the_end_of_the_output_shows_why_each_failed_stage_failed(tmp_path):
+    (tmp_path / "pytest.log").write_text("".join(f"line {i}\n" for i in range(100)) + "FAILED tests/x.py::y\n")
+    (tmp_path / "lint.log").write_text("all good\n")
+    tails = test_suite.failure_tails({"pytest": "FAIL (exit 2)", "lint": "PASS"}, logs=tmp_path, lines=3)
+    assert "FAILED tests/x.py::y" in tails and "line 98" in tails
+    assert "line 96" not in tails and "all good" not in tails
+    assert test_suite.failure_tails({"lint": "PASS", "demo": "SKIPPED"}, logs=tmp_path) == ""
