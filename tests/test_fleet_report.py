@@ -204,7 +204,7 @@ def test_one_row_per_host_in_the_fleet_table_and_the_csv(tmp_path):
 def test_flags_from_docker_inspect_cmd_are_shown_without_the_wrapper_or_the_api_key(tmp_path):
     # The sglang_bench role records `docker inspect` output: {"image", "cmd"} per instance; the
     # cmd starts with sglang_server's shell wrapper (which reads the key from the secrets file).
-    wrapper = ["sh", "-c", "set -a; . /run/secrets/sglang; set +a; exec python3 -c 'import runpy' \"$@\"",
+    wrapper = ["sh", "-c", "set -a; . /run/secrets/sglang; set +a; exec python3 /run/sglang-launch.py \"$@\"",
                "sglang-launch-server"]
     meta = dict(META, instances={"main": {"image": META["image"], "cmd": wrapper + [
         "--model-path", "/models/x", "--api-key", "sk-secret", "--port", "30000"]},

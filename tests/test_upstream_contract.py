@@ -238,12 +238,10 @@ def test_startup_line_is_upstreams_server_args_repr(startup_line):
     assert m and set(re.findall(r"(?:^|, )(\w+)=", m.group(1))) <= set(fields), startup_line
 
 
-@pytest.mark.xfail(strict=True, reason="docs/upstream.md: real SGLang logs the API key, the sim redacts it")
 def test_startup_line_carries_the_api_key_like_upstream(startup_line):
     assert f"api_key={SECRET!r}" in startup_line
 
 
-@pytest.mark.xfail(strict=True, reason="docs/upstream.md: real /get_server_info returns the API key")
 def test_server_info_returns_the_api_key_like_upstream(tmp_path_factory):
     # http_server.py get_server_info: **dataclasses.asdict(server_args), api_key included.
     assert "**dataclasses.asdict(_global_state.tokenizer_manager.server_args)" in up.source(

@@ -1,6 +1,8 @@
 """Secrets on one converged SIMULATED Spark: a run of playbooks/sglang.yml at -vvv with a hub token
 for the server and a new API key shows neither in its output, in `systemctl cat`, in `docker
-inspect` or in any world-readable file on the host; the key is in force (401 without it, 200 with
+inspect`, in any world-readable file on the host, in the journal, in `docker logs`, in Docker's own
+files or in the bench results on the host and the controller (the sim logs the key at startup as
+SGLang does, docs/upstream.md: the launcher masks it); the key is in force (401 without it, 200 with
 it) and the token reaches the server. The counts go to $MOLECULE_EPHEMERAL_DIRECTORY/reliability/
 secrets.json. The scenario's own key is put back at the end."""
 import json
@@ -25,6 +27,9 @@ HF_TOKEN = f"hf_secretstest_{SUFFIX}"
 API_KEY = f"sk-secretstest-{SUFFIX[::-1]}"
 SECRETS = {"hf_token": HF_TOKEN, "api_key": API_KEY}
 SEARCHED = ["/etc", "/opt", "/home", "/root", "/var", "/tmp", "/srv", "/usr/local"]
+# Searched whatever their mode: Docker's logs and state, the bench results.
+SEARCHED_ANY_MODE = ["/var/lib/docker/containers", "/var/lib/sglang-bench"]
+REPORTS = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "reports"
 UNITS = " ".join(f"sglang-{name}" for name in INSTANCES)
 CONTAINERS = " ".join(f"sglang-{name}" for name in INSTANCES)
 
@@ -39,6 +44,11 @@ def files_with(host, paths, secret, world_readable=True):
     found = host.run(f"find {' '.join(paths)} -xdev -type f {perm}-print0 2>/dev/null "
                      f"| xargs -0 -r grep -s -F -l -e '{secret}' --")
     return [line for line in found.stdout.splitlines() if line]
+
+
+def controller_files_with(root, secret):
+    """Bench results on the controller that hold the secret (read as bytes: the report has a PNG)."""
+    return [str(p) for p in root.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
 
 
 def status(host, port, key=None):
@@ -81,21 +91,30 @@ def test_no_secret_in_output_unit_inspect_or_world_readable_files(host, secret_r
     inspect = host.check_output(f"docker inspect {CONTAINERS}")
     # Every process's command line (world-readable in /proc), the servers' included.
     processes = host.check_output("ps -eww -o args")
+    journal = host.check_output(f"journalctl --no-pager --output cat {' '.join('--unit ' + u for u in UNITS.split())}")
+    docker_logs = "".join(host.check_output(f"docker logs sglang-{name} 2>&1") for name in INSTANCES)
     assert "sglang.launch_server" in processes
     assert len(json.loads(inspect)) == len(INSTANCES)
+    # The logs are searched where the server logged the key, masked by the launcher.
+    for text in (journal, docker_logs):
+        assert "server_args=ServerArgs(" in text and "api_key='<masked>'" in text
     counts, leaked = {}, {}
     for what, secret in SECRETS.items():
         # The search itself works: not limited to world-readable files, it finds the root-only
         # files that hold the secret.
         assert files_with(host, ["/etc/sglang"], secret, world_readable=False), what
-        leaked[what] = files_with(host, SEARCHED + ["/var/lib/docker/containers"], secret)
+        leaked[what] = (files_with(host, SEARCHED, secret) + files_with(host, SEARCHED_ANY_MODE, secret, False)
+                        + controller_files_with(REPORTS, secret))
         counts[what] = {"run_output": count(out, secret), "systemctl_cat": count(units, secret),
                         "docker_inspect": count(inspect, secret), "process_list": count(processes, secret),
-                        "world_readable_files": len(leaked[what])}
+                        "journal": count(journal, secret), "docker_logs": count(docker_logs, secret),
+                        "world_readable_files": len(files_with(host, SEARCHED, secret)),
+                        "docker_and_bench_files": len(files_with(host, SEARCHED_ANY_MODE, secret, False)),
+                        "controller_bench_files": len(controller_files_with(REPORTS, secret))}
 
     report = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "reliability" / "secrets.json"
     report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(json.dumps({"verbosity": "-vvv", "searched": SEARCHED + ["/var/lib/docker/containers"],
+    report.write_text(json.dumps({"verbosity": "-vvv", "searched": SEARCHED + SEARCHED_ANY_MODE + [str(REPORTS)],
                                   "counts": counts, "files": leaked}, indent=2) + "\n")
     session_summary("secrets: " + "; ".join(f"{what} " + " ".join(f"{k}={v}" for k, v in c.items())
                                   for what, c in counts.items()) + f" -> {report}")
@@ -126,3 +145,12 @@ def test_the_new_key_is_in_force(host, secret_run):
         assert status(host, port) == 401
         assert status(host, port, SCENARIO_KEY) == 401
         assert status(host, port, API_KEY) == 200
+
+
+def test_bench_results_are_root_only_on_the_host(host, secret_run):
+    """The runner writes its results under umask 077: 0.5.23's lines would carry the server's
+    settings (docs/upstream.md)."""
+    found = host.check_output("find /var/lib/sglang-bench/runs -mindepth 1 -printf '%y %m %u %p\\n'").splitlines()
+    assert any(line.endswith(".jsonl") for line in found), found
+    assert all(line.split()[1] == ("700" if line.startswith("d") else "600") and line.split()[2] == "root"
+               for line in found), found

@@ -16,7 +16,7 @@ Endpoints
   GET  /health, /health_generate, /ready   503 while starting or shutting down, 200 when ready
   GET  /v1/models                          OpenAI model list (200 during startup too)
   GET  /model_info, /get_model_info        model facts (200 during startup too)
-  GET  /server_info, /get_server_info      parsed args (api_key redacted), version, "simulated": true
+  GET  /server_info, /get_server_info      parsed args (api_key included, as upstream), version, "simulated": true
   POST /v1/chat/completions, /v1/completions   OpenAI style, `"stream": true` gives SSE
   POST /generate                           SGLang native (SSE with cumulative text when streaming)
   GET  /metrics                            Prometheus text, only with --enable-metrics (404 otherwise)
@@ -306,16 +306,10 @@ def parse_args(argv=None):
     return args
 
 
-def redacted_args(args):
-    d = dict(vars(args))
-    if d.get("api_key"):
-        d["api_key"] = "<redacted>"
-    return d
-
-
 def server_args_repr(args):
-    """As SGLang's f"{server_args=}" prints its ServerArgs dataclass (api_key redacted here)."""
-    return "ServerArgs(" + ", ".join(f"{k}={v!r}" for k, v in redacted_args(args).items()) + ")"
+    """As SGLang's f"{server_args=}" prints its ServerArgs dataclass: api_key included, as upstream
+    (0.5.3.post3 sglang/srt/entrypoints/engine.py; docs/upstream.md)."""
+    return "ServerArgs(" + ", ".join(f"{k}={v!r}" for k, v in vars(args).items()) + ")"
 
 
 # ----------------------------------------------------------------------------- simulated model
@@ -746,7 +740,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def h_server_info(self, _body):
         st = self.state
-        info = redacted_args(st.args)
+        info = dict(vars(st.args))  # api_key included, as upstream's **dataclasses.asdict(server_args)
         info.update({
             "version": __version__,
             "simulated": True,

@@ -593,6 +593,11 @@ def run_benchmark(args):
               "concurrency"):
         result[k] = m[k]
     result["accept_length"] = accept_length
+    if os.environ.get("SGLANG_SIM_BENCH_SERVER_INFO") == "1":
+        # 0.5.23's bench asks /server_info with the key and writes the answer, the key in it, into
+        # the line (benchmark/serving.py:1847-1867; docs/upstream.md). Only this key of 0.5.23's.
+        status, info = target.get_json("/server_info", headers, timeout=10)
+        result["server_info"] = info if status == 200 else None
     # The keys above are 0.5.3.post3's (tests/test_upstream_contract.py); these two mark the sim.
     result["simulated"] = True
     result["sim_version"] = __version__
