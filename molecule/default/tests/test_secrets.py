@@ -8,6 +8,7 @@ secrets.json. The scenario's own key is put back at the end."""
 import json
 import os
 import secrets
+import stat
 import sys
 from pathlib import Path
 
@@ -147,9 +148,11 @@ def test_the_new_key_is_in_force(host, secret_run):
         assert status(host, port, API_KEY) == 200
 
 
-def test_bench_results_are_root_only_on_the_host(host, secret_run):
-    """The runner writes its results under umask 077: 0.5.23's lines would carry the server's
-    settings (docs/upstream.md)."""
+def test_bench_results_are_root_only_on_the_host_and_the_controller(host, secret_run):
+    """The runner writes its results under umask 077 and the role keeps their copies on the
+    controller 0600: 0.5.23's lines would carry the server's settings (docs/upstream.md)."""
+    copies = list(REPORTS.rglob("*.jsonl"))
+    assert copies and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in copies), copies
     found = host.check_output("find /var/lib/sglang-bench/runs -mindepth 1 -printf '%y %m %u %p\\n'").splitlines()
     assert any(line.endswith(".jsonl") for line in found), found
     assert all(line.split()[1] == ("700" if line.startswith("d") else "600") and line.split()[2] == "root"
