@@ -124,6 +124,30 @@ def test_an_unreachable_head_fails_in_the_preflight():
     assert on(HEAD, "systemctl is-active sglang-dist-probe-20000", check=False) != "active"
 
 
+@pytest.mark.parametrize("blocked", [None, 3], ids=["free", "port-plus-3-in-use"])
+def test_dp_attention_ports_are_checked_in_the_preflight(blocked):
+    """With DP attention the head also listens on dist_init_port + 1 to + 5 (docs/upstream.md, Multi-node):
+    the worker must reach all six, and none may be held by another process on the head. Another
+    dist_init_port than the running group's, so that its ports are free."""
+    group = dict(GROUP, dist_init_port=20100)
+    if blocked:
+        on(HEAD, "systemd-run --unit sglang-test-blocker --collect --property RuntimeMaxSec=120 /usr/bin/python3 -c "
+                 f"\"import socket, time; s = socket.create_server(('', {20100 + blocked})); time.sleep(120)\"")
+    try:
+        result, out = play("preflight.yml", extra={"sglang_server_multinode": group,
+                                                   "sglang_server_args": dict(ARGS, enable_dp_attention=True, dp_size=2)})
+    finally:
+        on(HEAD, "systemctl stop sglang-test-blocker", check=False)
+    assert on(HEAD, "systemctl is-active sglang-dist-probe-20100", check=False) != "active"
+    if blocked:
+        assert result.returncode != 0
+        assert (f"{HEAD}: port 20103 is in use on the head, and SGLang with enable_dp_attention listens on "
+                "sglang_server_multinode.dist_init_port + 1 to + 5 (20101, 20102, 20103, 20104, 20105)") in flat(out), out[-3000:]
+    else:
+        assert result.returncode == 0, out[-3000:]
+        assert all(f"ok: [{WORKER}] => (item={port})" in out for port in range(20100, 20106)), out[-3000:]
+
+
 def test_a_flag_change_restarts_the_group_and_it_comes_back():
     before = {s: started_at(s) for s in (HEAD, WORKER)}
     result, out = play("deploy.yml", extra={"sglang_server_args": dict(ARGS, mem_fraction_static=0.75)})
