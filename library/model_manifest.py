@@ -13,7 +13,8 @@ module: model_manifest
 short_description: Verify a model copy against the Hugging Face hub's metadata and write a manifest
 description:
   - Checks every file the hub lists for one commit of a model repository (the output of
-    C(GET /api/models/{repo}/tree/{revision}?recursive=true)) against the copy in O(path).
+    C(GET /api/models/{repo}/tree/{revision}?recursive=true), every page of it, as the C(hub_tree)
+    module returns it) against the copy in O(path).
   - Files stored with Git LFS (entries with an C(lfs) key) must have the size C(lfs.size) and the
     SHA-256 C(lfs.oid). Other files must have the size C(size) and the git blob SHA-1 C(oid),
     the SHA-1 of the header C(blob <size>), a NUL byte and the content. Directory entries are
@@ -41,6 +42,9 @@ options:
       - The hub's recursive tree listing for O(revision), a list of entries with the keys C(type)
         (C(file) or C(directory)), C(path), C(size), C(oid) and, for LFS files,
         C(lfs) (a dict with C(oid), C(size) and C(pointerSize)).
+      - All of it - the hub pages the listing (1000 entries a page, the next one named by a
+        C(Link) header), so one C(GET) of it may hold only part of a large repository. C(hub_tree)
+        follows the pages.
     type: list
     elements: dict
     required: true
@@ -104,10 +108,11 @@ attributes:
 """
 
 EXAMPLES = r"""
-- name: Fetch the hub's file listing for the pinned commit
-  ansible.builtin.uri:
-    url: "https://huggingface.co/api/models/{{ model_repo }}/tree/{{ model_revision }}?recursive=true"
-    return_content: true
+- name: Fetch the hub's file listing for the pinned commit, every page
+  hub_tree:
+    endpoint: https://huggingface.co
+    repo: "{{ model_repo }}"
+    revision: "{{ model_revision }}"
   register: model_tree
   delegate_to: localhost
   run_once: true
@@ -117,7 +122,7 @@ EXAMPLES = r"""
     path: /home/spark/gb10/models/Qwen3-8B-NVFP4
     repo: "{{ model_repo }}"
     revision: "{{ model_revision }}"
-    tree: "{{ model_tree.json }}"
+    tree: "{{ model_tree.tree }}"
     include: ["*.json", "*.safetensors", "tokenizer*"]
 
 - name: Cheap check whether a verified copy is already in place
@@ -125,7 +130,7 @@ EXAMPLES = r"""
     path: /home/spark/gb10/models/Qwen3-8B-NVFP4
     repo: "{{ model_repo }}"
     revision: "{{ model_revision }}"
-    tree: "{{ model_tree.json }}"
+    tree: "{{ model_tree.tree }}"
     state: check_manifest
   register: model_manifest_check
 

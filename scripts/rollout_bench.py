@@ -97,13 +97,33 @@ def recap(text):
     return counts
 
 
-def infra_curl(url, *headers):
-    return run(["docker", "exec", INFRA, "curl", "-fsS", *sum((["-H", h] for h in headers), []), url])
+def infra_curl(url, *headers, dump_headers=False):
+    """GET url from inside sim-infra; with dump_headers the response's header block comes first."""
+    return run(["docker", "exec", INFRA, "curl", "-fsS", *(["-D", "-"] if dump_headers else []),
+                *sum((["-H", h] for h in headers), []), url])
 
 
 def hub_token():
     args = (REPO / "sim" / "infra" / "hub.args").read_text().split()
     return args[args.index("--token") + 1]
+
+
+def next_page(head):
+    """The rel="next" URL of a response's Link header (curl -D's header block), or None."""
+    links = re.findall(r"^link:\s*(.*)$", head, re.I | re.M)
+    found = re.search(r'<([^>]+)>\s*;\s*rel="?next"?', links[-1]) if links else None
+    return found.group(1) if found else None
+
+
+def hub_tree(repo, revision, base="http://127.0.0.1:8081"):
+    """Every entry of the hub's tree listing: its pages, by Link rel="next", as huggingface_hub reads them."""
+    url, entries = f"{base}/api/models/{repo}/tree/{revision}?recursive=true", []
+    while url:
+        # run() reads text, so the header block's CRLFs arrive as newlines.
+        head, _, body = infra_curl(url, f"Authorization: Bearer {hub_token()}", dump_headers=True).partition("\n\n")
+        entries += json.loads(body)
+        url = next_page(head)
+    return entries
 
 
 def model_bytes(hosts_file):
@@ -112,9 +132,7 @@ def model_bytes(hosts_file):
     text = (SIM_INVENTORY / "group_vars" / "sparks" / "sim.yml").read_text()
     total = 0
     for repo in re.findall(r"- repo: (\S+)", text):
-        tree = json.loads(infra_curl(f"http://127.0.0.1:8081/api/models/{repo}/tree/{refs[repo]['main']}?recursive=true",
-                                     f"Authorization: Bearer {hub_token()}"))
-        total += sum(e["size"] for e in tree if e["type"] == "file")
+        total += sum(e["size"] for e in hub_tree(repo, refs[repo]["main"]) if e["type"] == "file")
     return total
 
 

@@ -12,7 +12,7 @@ TREE = [{"type": "file", "path": "config.json", "size": 2, "oid": "b" * 40}]
 
 
 def result(model):
-    return {"item": {"item": model, "json": {"sha": SHA}}, "json": TREE}
+    return {"item": {"item": model, "json": {"sha": SHA}}, "tree": TREE}
 
 
 def test_local_dir_model_lands_under_the_models_dir():

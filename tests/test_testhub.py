@@ -336,12 +336,30 @@ def test_wrong_revision_and_wrong_repo_fail(hub, tmp_path):
     assert not (tmp_path / "y").exists() or not any((tmp_path / "y").iterdir())
 
 
+GATED_METADATA = ["/api/models/%s" % REPO, "/api/models/%s/revision/main" % REPO,
+                  "/api/models/%s/tree/main?recursive=true" % REPO, "/api/models/%s/refs" % REPO]
+GATED_REFUSED = ["/api/models/%s/auth-check" % REPO, "/%s/resolve/main/config.json" % REPO]
+
+
+def test_gated_metadata_is_public_files_and_auth_check_are_not(token_hub):
+    # As the real hub (docs/upstream.md, "Hugging Face hub"): info, revision, tree and refs of a gated
+    # repo to anyone; its files and auth-check 401 GatedRepo without a token; a wrong token refused everywhere.
+    assert [token_hub.get(path)[0] for path in GATED_METADATA] == [200] * 4
+    assert token_hub.json("/api/models/%s" % REPO)["gated"] == "manual"
+    for path in GATED_REFUSED:
+        status, h, _ = token_hub.get(path)
+        assert (status, h.get("X-Error-Code")) == (401, "GatedRepo"), path
+        status, h, _ = token_hub.get(path, method="HEAD")
+        assert (status, h.get("X-Error-Code")) == (401, "GatedRepo"), path
+    for path in GATED_METADATA + GATED_REFUSED:
+        status, h, _ = token_hub.get(path, {"Authorization": "Bearer wrong-token"})
+        assert (status, h.get("X-Error-Message")) == (401, "Invalid credentials in Authorization header"), path
+        assert token_hub.get(path, {"Authorization": "Bearer " + TOKEN})[0] == 200, path
+    status, h, _ = token_hub.get("/api/whoami-v2")
+    assert status == 401
+
+
 def test_token_required(token_hub, tmp_path):
-    status, h, _ = token_hub.get("/api/models/%s/revision/main" % REPO)
-    assert status == 401 and h["X-Error-Code"] == "GatedRepo"
-    status, _, _ = token_hub.get("/api/models/%s/revision/main" % REPO,
-                                 {"Authorization": "Bearer " + TOKEN})
-    assert status == 200
     r = run_hf(token_hub, tmp_path / "h1", "download", REPO, "--local-dir", str(tmp_path / "a"))
     assert r.returncode != 0
     r = run_hf(token_hub, tmp_path / "h2", "download", REPO, "--local-dir", str(tmp_path / "b"),
@@ -384,10 +402,15 @@ def test_gated_repo_needs_the_token_others_do_not(tmp_path):
     gated = "sim-org/Gated-sim"
     h = start_hub(tmp_path / "gated-hub", "--model", gated, "--token", TOKEN, "--gated", gated)
     try:
-        status, headers, _ = h.get("/api/models/%s/revision/main" % gated)
-        assert status == 401 and headers["X-Error-Code"] == "GatedRepo"
-        status, _, _ = h.get("/api/models/%s/revision/main" % REPO)
+        status, _, _ = h.get("/api/models/%s/revision/main" % gated)
         assert status == 200
+        status, headers, _ = h.get("/api/models/%s/auth-check" % gated)
+        assert status == 401 and headers["X-Error-Code"] == "GatedRepo"
+        status, headers, _ = h.get("/%s/resolve/main/config.json" % gated)
+        assert status == 401 and headers["X-Error-Code"] == "GatedRepo"
+        assert h.get("/api/models/%s/auth-check" % gated, {"Authorization": "Bearer " + TOKEN})[0] == 200
+        for path in ("/api/models/%s/revision/main" % REPO, "/api/models/%s/auth-check" % REPO):
+            assert h.get(path)[0] == 200, path
         r = run_hf(h, tmp_path / "h1", "download", gated, "--local-dir", str(tmp_path / "a"))
         assert r.returncode != 0
         r = run_hf(h, tmp_path / "h2", "download", gated, "--local-dir", str(tmp_path / "b"), token=TOKEN)
@@ -396,6 +419,46 @@ def test_gated_repo_needs_the_token_others_do_not(tmp_path):
         assert r.returncode == 0, r.stderr
     finally:
         stop_hub(h)
+
+
+def tree_pages(hub, path, headers=None):
+    """Every page of a tree listing, following `Link: <url>; rel="next"` as huggingface_hub does."""
+    pages, url = [], hub.url + path
+    while url:
+        req = urllib.request.Request(url, headers=headers or {})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            pages.append(json.loads(r.read()))
+            link = r.headers.get("Link")
+        url = re.fullmatch(r'<([^>]+)>; rel="next"', link).group(1) if link else None
+    return pages
+
+
+def test_tree_pages_with_link_next_keeping_the_query(tmp_path):
+    h = start_hub(tmp_path / "paging-hub", "--tree-page-size", "3")
+    try:
+        sha = h.manifest()["repos"][REPO]["branches"]["main"]
+        files = h.manifest()["repos"][REPO]["commits"][sha]
+        pages = tree_pages(h, "/api/models/%s/tree/%s?recursive=true" % (REPO, sha))
+        assert [len(p) for p in pages] == [3] * (len(files) // 3) + ([len(files) % 3] if len(files) % 3 else [])
+        assert sorted(e["path"] for p in pages for e in p) == sorted(files)
+        tree_gets = [e["path"] for e in h.stats()["log"] if "/tree/" in e["path"]]
+        assert len(tree_gets) == len(pages) and all("recursive=true" in p for p in tree_gets)
+        assert all("cursor=" in p for p in tree_gets[1:])
+        # A cursor the hub did not make is refused.
+        status, _, _ = h.get("/api/models/%s/tree/%s?recursive=true&cursor=bogus" % (REPO, sha))
+        assert status == 400
+        # The real hf follows the pages: every file is downloaded.
+        r = run_hf(h, tmp_path / "home", "download", REPO, "--revision", sha, "--local-dir", str(tmp_path / "d"))
+        assert r.returncode == 0, r.stderr
+        assert files_in(tmp_path / "d") == sorted(files)
+    finally:
+        stop_hub(h)
+
+
+def test_tree_page_size_must_be_positive(tmp_path):
+    r = subprocess.run([sys.executable, str(HUB), "--port", "0", "--tree-page-size", "0"],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 2 and "--tree-page-size" in r.stderr
 
 
 def test_gated_needs_token_and_a_served_repo(tmp_path):

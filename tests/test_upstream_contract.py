@@ -346,27 +346,44 @@ def test_hub_auth_check_says_gated_without_a_token(hub):
     assert (status, headers.get("X-Error-Code")) == (401, "GatedRepo")
 
 
-@pytest.mark.xfail(strict=True, reason="docs/upstream.md: the sim hub gates metadata, the real one only files")
 def test_hub_serves_gated_metadata_to_anyone_but_not_files(hub):
     # hf_api.py list_models(gated=...) lists gated repos to anyone; file_download.py: a gated
     # repo's download fails without a token.
     assert "A boolean to filter models on the Hub that are gated or not" in up.source(
         up.HUB, "huggingface_hub/hf_api.py")
+    assert "- Repository is gated and invalid/missing token sent" in up.source(
+        up.HUB, "huggingface_hub/file_download.py")
     assert [call(hub + hub_paths()[w])[0] for w in ("info", "tree", "resolve")] == [200, 200, 401]
+    # A wrong token is refused on every path of a gated repo (utils/_http.py tells it from a gated 401).
+    assert 'error_message != "Invalid credentials in Authorization header"' in up.source(
+        up.HUB, "huggingface_hub/utils/_http.py")
+    assert [call(hub + hub_paths()[w], "wrong")[0] for w in ("info", "tree", "auth", "resolve")] == [401] * 4
 
 
-@pytest.mark.xfail(strict=True, reason="docs/upstream.md: the sim hub never paginates the tree")
 def test_hub_paginates_the_tree_with_link_next(tmp_path):
     pagination = up.source(up.HUB, "huggingface_hub/utils/_pagination.py")
     assert 'return response.links.get("next", {}).get("url")' in pagination
     # --tree-page-size: the option a paginating sim hub is expected to offer (docs/upstream.md).
     proc, url = start_hub(tmp_path, "--tree-page-size", "2")
     try:
-        status, headers, body = call(url + hub_paths()["tree"], SECRET)
+        status, headers, body = call(url + hub_paths()["tree"] + "?recursive=true", SECRET)
+        assert (status, len(json.loads(body)), 'rel="next"' in headers.get("Link", "")) == (200, 2, True)
+        # "Next link already contains query params" (_pagination.py): recursive=true is kept.
+        pages, link = [json.loads(body)], headers.get("Link")
+        while link:
+            next_url = re.fullmatch(r'<([^>]+)>; rel="next"', link).group(1)
+            assert "recursive=true" in next_url, next_url
+            status, headers, body = call(next_url, SECRET)
+            assert status == 200
+            pages.append(json.loads(body))
+            link = headers.get("Link")
+        manifest = json.loads(call(url + "/_sim/manifest")[2])["repos"][REPO_ID]
     finally:
         proc.kill()
         proc.wait(5)
-    assert (status, len(json.loads(body)), 'rel="next"' in headers.get("Link", "")) == (200, 2, True)
+    assert len(pages) >= 2 and all(len(page) == 2 for page in pages[:-1])
+    files = manifest["commits"][manifest["branches"]["main"]]
+    assert sorted(e["path"] for page in pages for e in page) == sorted(files)
 
 
 # ----------------------------------------------------------------------------- draining (docs/upstream.md, "Draining")

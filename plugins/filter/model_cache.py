@@ -2,7 +2,7 @@
 
 
 def model_cache_plan(tree_results, models_path, hf_home):
-    """One entry per model from the registered results of the role's tree listing.
+    """One entry per model from the registered results of the role's tree listing (hub_tree, every page).
 
     A model with `local_dir` lands in <models_path>/<local_dir>; one without keeps the HF
     cache layout under <hf_home>/hub, where the files to verify are its snapshot and the
@@ -20,7 +20,7 @@ def model_cache_plan(tree_results, models_path, hf_home):
             sync_src, sync_dest = f"hub/{folder}", f"{hf_home}/hub/{folder}"
             path = f"{sync_dest}/snapshots/{sha}"
         plan.append({
-            "repo": model["repo"], "sha": sha, "tree": result["json"],
+            "repo": model["repo"], "sha": sha, "tree": result["tree"],
             "include": model.get("include") or [], "exclude": model.get("exclude") or [],
             "local_dir": local_dir, "path": path, "sync_src": sync_src, "sync_dest": sync_dest,
         })

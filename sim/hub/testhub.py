@@ -9,8 +9,8 @@ as simulated.
 
 Usage:
     python3 testhub.py --host 127.0.0.1 --port 8900 [--data-dir DIR] [--token T]
-                       [--model ORG/NAME ...] [--weights-size BYTES]
-                       [--interrupt-once BYTES] [--quiet]
+                       [--gated ORG/NAME ...] [--model ORG/NAME ...] [--weights-size BYTES]
+                       [--tree-page-size N] [--interrupt-once BYTES] [--quiet]
 
     --port 0 picks a free port; the banner's "listening on" line tells which.
 
@@ -22,7 +22,9 @@ Repositories (all deterministic: same arguments -> same bytes, same commit shas)
 Endpoints:
     GET  /api/models/{repo}                       model info for `main`
     GET  /api/models/{repo}/revision/{rev}        model info (id, sha, siblings, ...)
-    GET  /api/models/{repo}/tree/{rev}[/{path}]   file listing (type, path, size, oid, lfs)
+    GET  /api/models/{repo}/tree/{rev}[/{path}]   file listing (type, path, size, oid, lfs), in pages
+                                                  of --tree-page-size entries; a further page is named
+                                                  by `Link: <url>; rel="next"` (a `cursor` parameter)
     GET  /api/models/{repo}/refs                  branches
     GET  /api/models/{repo}/auth-check            200 if the request may download (huggingface_hub auth_check)
     HEAD /{repo}/resolve/{rev}/{file}             metadata headers
@@ -34,8 +36,12 @@ Endpoints:
     GET  /_sim/manifest                           repos, branches, shas, files with sha256
 
 Errors carry `X-Error-Code` like the real hub: RepoNotFound (hf maps it to
-RepositoryNotFoundError), RevisionNotFound, EntryNotFound, GatedRepo (401 when
---token is set and the request has no / a wrong `Authorization: Bearer`).
+RepositoryNotFoundError), RevisionNotFound, EntryNotFound, GatedRepo.
+
+Gated repos (--token; with --gated only those named, else every repo) behave like the real
+hub's: their metadata (info, revision, tree, refs) is served to anyone, their files (resolve)
+and auth-check answer 401 GatedRepo without `Authorization: Bearer`; a wrong token is refused
+(401, "Invalid credentials in Authorization header") on every path of a gated repo.
 
 With --data-dir, the generated files are also written to
 DIR/<org>/<name>/<sha>/<file>, with DIR/<org>/<name>/refs/<branch> and
@@ -43,6 +49,7 @@ DIR/manifest.json, so tests can compare downloads byte for byte.
 """
 
 import argparse
+import base64
 import email.utils
 import hashlib
 import json
@@ -56,6 +63,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 BANNER = "SIMULATED Hugging Face hub (test double)"
 DEFAULT_MODEL = "sim-org/Qwen3-8B-NVFP4-sim"
 DEFAULT_WEIGHTS_SIZE = 4 * 1024 * 1024
+# The real hub's tree pages (huggingface_hub 2.4.0 hf_api.py:4013, _iter_repo_tree_pages: "1000 entries per page").
+DEFAULT_TREE_PAGE_SIZE = 1000
 LFS_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt")
 # Fixed timestamps keep every answer deterministic.
 CREATED_AT = "2025-10-01T00:00:00.000Z"
@@ -385,6 +394,20 @@ def parse_range(header, size):
     return (start, min(end, size - 1))
 
 
+def encode_cursor(offset):
+    return base64.urlsafe_b64encode(("sim-tree:%d" % offset).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor):
+    """The offset an encode_cursor() string names, or None."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except ValueError:
+        return None
+    prefix, _, offset = text.partition(":")
+    return int(offset) if prefix == "sim-tree" and offset.isdigit() else None
+
+
 class HubHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "SimulatedHFHub/1.0"
@@ -393,6 +416,7 @@ class HubHandler(BaseHTTPRequestHandler):
     repos = {}
     token = None
     gated = frozenset()   # with --gated, only these repos need the token
+    tree_page_size = DEFAULT_TREE_PAGE_SIZE
     stats = None
     quiet = False
     interrupt_once = 0
@@ -425,7 +449,9 @@ class HubHandler(BaseHTTPRequestHandler):
         headers.update(extra or {})
         self._send(status, {"error": message, "simulated": True}, headers=headers, head=head)
 
-    def _authorized(self, head=False, repo_id=None):
+    def _authorized(self, head=False, repo_id=None, kind="files"):
+        """kind: "metadata" (info, revision, tree, refs: public without a token, as on the real
+        hub), "files" (resolve), "auth-check" or "user" (whoami): these need the token."""
         if not self.token:
             return True
         if self.gated and repo_id not in self.gated:
@@ -437,10 +463,12 @@ class HubHandler(BaseHTTPRequestHandler):
             self._send(401, {"error": "Invalid credentials in Authorization header"},
                        headers={"X-Error-Message": "Invalid credentials in Authorization header"},
                        head=head)
-        else:
-            self._error(401, "GatedRepo",
-                        "Access to this simulated repository requires a token "
-                        "(Authorization: Bearer ...).", head=head)
+            return False
+        if kind == "metadata":
+            return True
+        self._error(401, "GatedRepo",
+                    "Access to this simulated repository requires a token "
+                    "(Authorization: Bearer ...).", head=head)
         return False
 
     def _record(self):
@@ -503,11 +531,13 @@ class HubHandler(BaseHTTPRequestHandler):
 
         if parts[:2] == ["api", "models"] and len(parts) >= 4:
             target = "%s/%s" % (parts[2], parts[3])
+            kind = "auth-check" if parts[4:] == ["auth-check"] else "metadata"
         elif len(parts) >= 2:
             target = "%s/%s" % (parts[0], parts[1])
+            kind = "user" if parts[0] == "api" else "files"
         else:
-            target = None
-        if not self._authorized(head, target):
+            target, kind = None, "files"
+        if not self._authorized(head, target, kind):
             return
 
         if parts[:2] == ["api", "whoami-v2"]:
@@ -528,7 +558,7 @@ class HubHandler(BaseHTTPRequestHandler):
             if rest[0] == "revision" and len(rest) >= 2:
                 return self._model_info(repo, "/".join(rest[1:]), query, head)
             if rest[0] == "tree" and len(rest) >= 2:
-                return self._tree(repo, rest[1], "/".join(rest[2:]), query, head)
+                return self._tree(repo, rest[1], "/".join(rest[2:]), split, head)
             if rest == ["auth-check"]:
                 # huggingface_hub's auth_check reads only the status (401/403 + X-Error-Code above).
                 return self._send(200, {"simulated": True}, head=head)
@@ -586,10 +616,11 @@ class HubHandler(BaseHTTPRequestHandler):
             body["usedStorage"] = sum(f.size for f in commit.files.values())
         self._send(200, body, head=head)
 
-    def _tree(self, repo, rev, sub, query, head):
+    def _tree(self, repo, rev, sub, split, head):
         commit = self._commit_or_404(repo, rev, head)
         if commit is None:
             return
+        query = urllib.parse.parse_qs(split.query)
         sub = sub.strip("/")
         recursive = query.get("recursive", ["false"])[0].lower() in ("1", "true")
         items = []
@@ -608,7 +639,22 @@ class HubHandler(BaseHTTPRequestHandler):
                                head=head, extra={"X-Repo-Commit": commit.sha})
         listing = [{"type": "directory", "oid": hashlib.sha1(d.encode()).hexdigest(),
                     "size": 0, "path": d} for d in sorted(dirs)] + items
-        self._send(200, listing, head=head)
+        # Pages like the real hub's (huggingface_hub follows `Link: <url>; rel="next"`,
+        # utils/_pagination.py): the next page's URL keeps every query parameter and adds an
+        # opaque cursor.
+        start = 0
+        if "cursor" in query:
+            start = decode_cursor(query["cursor"][0])
+            if start is None or start >= len(listing):
+                return self._error(400, "BadRequest", "Invalid cursor", head=head)
+        end = start + self.tree_page_size
+        headers = {}
+        if end < len(listing):
+            params = [(k, v) for k, v in urllib.parse.parse_qsl(split.query, keep_blank_values=True)
+                      if k != "cursor"] + [("cursor", encode_cursor(end))]
+            host = self.headers.get("Host") or "%s:%d" % self.server.server_address[:2]
+            headers["Link"] = '<http://%s%s?%s>; rel="next"' % (host, split.path, urllib.parse.urlencode(params))
+        self._send(200, listing[start:end], headers=headers, head=head)
 
     def _resolve(self, repo, rev, path, head):
         commit = self._commit_or_404(repo, rev, head)
@@ -684,9 +730,11 @@ class HubHandler(BaseHTTPRequestHandler):
                 pass
 
 
-def make_server(host, port, repos, token=None, quiet=False, interrupt_once=0, gated=()):
+def make_server(host, port, repos, token=None, quiet=False, interrupt_once=0, gated=(),
+                tree_page_size=DEFAULT_TREE_PAGE_SIZE):
     handler = type("BoundHubHandler", (HubHandler,), {
         "repos": repos, "token": token or None, "gated": frozenset(gated), "stats": Stats(), "quiet": quiet,
+        "tree_page_size": int(tree_page_size),
         "interrupt_once": int(interrupt_once or 0), "interrupted_keys": set(),
         "interrupt_lock": threading.Lock(),
     })
@@ -707,6 +755,9 @@ def main(argv=None):
                     help="serve another generated model (repeatable); %s is always served" % DEFAULT_MODEL)
     ap.add_argument("--weights-size", type=int, default=DEFAULT_WEIGHTS_SIZE,
                     help="approximate size in bytes of model.safetensors (default %(default)s)")
+    ap.add_argument("--tree-page-size", type=int, default=DEFAULT_TREE_PAGE_SIZE, metavar="N",
+                    help="entries per page of a tree listing; further pages by Link rel=next "
+                         "(default %(default)s, the real hub's)")
     ap.add_argument("--interrupt-once", type=int, default=0, metavar="BYTES",
                     help="fault injection: cut the first full GET of each LFS file after BYTES")
     ap.add_argument("--quiet", action="store_true", help="no access log on stderr")
@@ -724,17 +775,22 @@ def main(argv=None):
         return 0
     if args.data_dir:
         write_data_dir(repos, args.data_dir)
+    if args.tree_page_size < 1:
+        ap.error("--tree-page-size must be at least 1: %r" % args.tree_page_size)
     unknown = [g for g in args.gated if g not in repos]
     if unknown or (args.gated and not args.token):
         ap.error("--gated needs --token and a served repo: %r" % (unknown or args.gated))
-    server = make_server(args.host, args.port, repos, args.token, args.quiet, args.interrupt_once, args.gated)
+    server = make_server(args.host, args.port, repos, args.token, args.quiet, args.interrupt_once, args.gated,
+                         args.tree_page_size)
     host, port = server.server_address[:2]
     print("%s" % BANNER)
     print("  not the real huggingface.co; serves generated, simulated models only")
     for rid, repo in repos.items():
         print("  repo %s  main=%s  v2=%s" % (rid, repo.branches["main"], repo.branches["v2"]))
     if args.token:
-        print("  token required (Authorization: Bearer ...) for %s" % (", ".join(args.gated) or "every repo"))
+        print("  gated (files and auth-check need Authorization: Bearer ...): %s"
+              % (", ".join(args.gated) or "every repo"))
+    print("  tree listings in pages of %d entries" % args.tree_page_size)
     print("listening on http://%s:%d" % (host, port), flush=True)
     try:
         server.serve_forever()

@@ -35,8 +35,16 @@ def hub_json(path):
 
 
 def tree(repo):
-    sha = REFS[repo]["main"]
-    return {e["path"]: e for e in hub_json(f"/api/models/{repo}/tree/{sha}?recursive=true") if e["type"] == "file"}
+    """The files of the hub's tree listing at main, every page of it (Link rel="next", sim/infra/hub.args pages
+    it by 3), as huggingface_hub reads it."""
+    url, entries = f"http://127.0.0.1:8081/api/models/{repo}/tree/{REFS[repo]['main']}?recursive=true", []
+    while url:
+        # infra() reads text, so the header block's CRLFs arrive as newlines.
+        head, _, body = infra("curl", "-fsS", "-D", "-", "-H", f"Authorization: Bearer {TOKEN}", url).partition("\n\n")
+        entries += json.loads(body)
+        link = re.search(r'^link:\s*<([^>]+)>\s*;\s*rel="?next"?', head, re.I | re.M)
+        url = link.group(1) if link else None
+    return {e["path"]: e for e in entries if e["type"] == "file"}
 
 
 def hosts():

@@ -1,4 +1,5 @@
-"""A gated model without a token fails before any download, saying a token is needed; the hub token never
+"""A gated model without a token fails before any download, saying a token is needed: the hub (like the real one)
+shows its revision and tree to anyone, so the refusal comes from its auth-check; the hub token never
 shows, even at -vvv. Runs ansible-playbook against the converged scenario. (The other bad cache inputs are in
 the catalogue, molecule/shared/data/bad_inputs.yml, run by the default scenario with the same hub check.)"""
 import json
@@ -25,7 +26,9 @@ def test_gated_without_token_fails_before_any_download_saying_a_token_is_needed(
     out = result.stdout + result.stderr
     assert result.returncode != 0, out[-3000:]
     assert "sim-org/Gated-sim" in out, out[-3000:]
-    assert "wants a token (model_cache_token or model_cache_token_file)" in flat(out), out[-3000:]
+    # The revision check passes (a gated repo's metadata is public); the auth-check's assert refuses.
+    assert "TASK [model_cache : Fail on a gated model the token does not open]" in out, out[-3000:]
+    assert "gated: the hub wants a token (model_cache_token or model_cache_token_file)" in flat(out), out[-3000:]
     assert "PLAY [Cache the image and the models]" not in out
     counts = playbook_run.recap(out)
     assert all(counts[spark]["changed"] == 0 for spark in SPARKS), counts
