@@ -108,17 +108,19 @@ def test_a_bad_group_fails_in_the_preflight_naming_host_and_cause(case):
     assert all(c["changed"] == 0 for c in playbook_run.recap(out).values()), playbook_run.recap(out)
 
 
-def test_an_unreachable_head_fails_in_the_preflight():
-    # An address on the head's interface that the worker has no route to (a blackhole route).
-    on(HEAD, "ip addr add 10.254.0.1/32 dev eth0")
-    on(WORKER, "ip route add blackhole 10.254.0.1/32")
+def test_an_unreachable_head_fails_in_the_preflight_and_a_link_local_one_is_warned_about():
+    # A link-local address (as NVIDIA's two-Spark netplan gives the CX-7 ports) on the head's interface,
+    # which the worker has no route to (a blackhole route).
+    on(HEAD, "ip addr add 169.254.0.1/32 dev eth0")
+    on(WORKER, "ip route add blackhole 169.254.0.1/32")
     try:
-        result, out = play("sglang.yml", extra={"sglang_server_multinode": dict(GROUP, head_address="10.254.0.1")})
+        result, out = play("sglang.yml", extra={"sglang_server_multinode": dict(GROUP, head_address="169.254.0.1")})
     finally:
-        on(WORKER, "ip route del blackhole 10.254.0.1/32", check=False)
-        on(HEAD, "ip addr del 10.254.0.1/32 dev eth0", check=False)
+        on(WORKER, "ip route del blackhole 169.254.0.1/32", check=False)
+        on(HEAD, "ip addr del 169.254.0.1/32 dev eth0", check=False)
     assert result.returncode != 0
-    assert f"{WORKER}: cannot reach the head {HEAD} at 10.254.0.1:20000 (dist-init port, over eth0)" in flat(out), out[-3000:]
+    assert f"{WORKER}: cannot reach the head {HEAD} at 169.254.0.1:20000 (dist-init port, over eth0)" in flat(out), out[-3000:]
+    assert f"{HEAD}: the head's interconnect address 169.254.0.1 is link-local (169.254.0.0/16)" in flat(out), out[-3000:]
     assert all(c["changed"] == 0 for c in playbook_run.recap(out).values())
     assert "PLAY [Prepare the Spark hosts]" not in out
     assert on(HEAD, "systemctl is-active sglang-dist-probe-20000", check=False) != "active"
