@@ -418,3 +418,19 @@ def test_sim_serves_new_generations_while_it_drains_like_upstream(spawn):
         assert s.post("/v1/chat/completions", json=dict(body, max_tokens=2)).status_code == 200
     finally:
         slow.join(20)
+
+
+# ----------------------------------------------------------------------------- entrypoints (docs/upstream.md, "SGLang server")
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def test_the_launcher_runs_launch_server_as_main_in_both_versions():
+    launcher = (PROJECT / "roles" / "sglang_server" / "files" / "sglang-launch.py").read_text()
+    assert "runpy.run_module('sglang.launch_server', run_name='__main__'" in launcher
+    for package in (up.SGLANG_OLD, up.SGLANG_NEW):
+        assert 'if __name__ == "__main__":' in up.source(package, "sglang/launch_server.py"), package
+    assert "'python -m sglang.launch_server' is still supported" in up.source(up.SGLANG_NEW, "sglang/launch_server.py")
+    # /get_model_info, deprecated in 0.5.23, is asked by no role or module.
+    assert "Endpoint '/get_model_info' is deprecated" in up.source(up.SGLANG_NEW, "sglang/srt/entrypoints/http_server.py")
+    assert not [p for d in ("roles", "library", "plugins") for p in (PROJECT / d).rglob("*")
+                if p.is_file() and "get_model_info" in p.read_text(errors="replace")]
