@@ -209,6 +209,11 @@ def test_router_with_api_key_forwards_it_to_workers(spawn, tmp_path):
         # no request the router forwarded put it in the log.
         assert [line for line in w.log().splitlines() if key in line] == [
             line for line in w.log().splitlines() if "server_args=ServerArgs(" in line]
+        # The real router (sglang-router 0.3.2) logs its settings at startup at --log-level info, as
+        # the role runs it ("Starting router on ... | mode: ... | policy: ...", its src/server.rs:794),
+        # without the key.
+        assert "Starting router on" in r.log()
+        assert key not in r.log()
     finally:
         r.kill()
 
