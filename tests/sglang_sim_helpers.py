@@ -163,6 +163,15 @@ class SimServer(Proc):
         raise AssertionError(f"server not healthy within {timeout}s:\n{self.log()}")
 
 
+def refused(port, host=LOCALHOST):
+    """True when nothing listens on host:port (the connection is refused)."""
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
 def metric_value(text, name):
     """Sum of the samples of one metric name (exact match) in Prometheus text."""
     total, found = 0.0, False

@@ -13,7 +13,7 @@ HOSTVARS = {
                                        {"name": "small", "args": {"port": 30001}}],
         "sglang_server_worker_urls": ["http://10.0.0.11:30000", "http://10.0.0.11:30001"],
     },
-    # A multi-node worker (rank > 0) serves nothing.
+    # A multi-node worker (rank > 0) serves no API (only a dummy /health).
     "spark-02": {"sglang_server_serving_plan": [], "sglang_server_worker_urls": []},
     "spark-03": {
         "sglang_server_serving_plan": [{"name": "main", "args": {"port": 30000, "enable_metrics": "true"}}],

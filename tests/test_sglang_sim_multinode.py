@@ -2,10 +2,12 @@
 
 What the project relies on (docs/upstream.md, "Multi-node"): every node runs the same
 flags plus `--nnodes N --node-rank R --dist-init-addr HEAD_IP:PORT`; only the head
-(rank 0) serves HTTP, and it is not healthy until every other rank has joined its
-distributed init. These tests prove ordering (either side may start first, a lost
-peer takes the other down so systemd restarts it) and addressing (the head listens
-on the dist-init port, a worker listens on nothing). Loopback only.
+(rank 0) serves the API, and, as SGLang 0.5.3.post3, it binds its HTTP port only once
+every other rank has joined its distributed init (before that, connections are refused);
+a worker (rank > 0) serves upstream's dummy health server on its --port once the group
+is complete. These tests prove ordering (either side may start first, a lost peer takes
+the other down so systemd restarts it) and addressing (the head listens on the dist-init
+port, a worker on its --port only after joining). Loopback only.
 """
 
 import os
@@ -20,11 +22,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sglang_sim_helpers import (  # noqa: E402
     LOCALHOST,
-    SIM_PYTHON,
-    Proc,
+    SimServer,
     free_ports,
+    refused,
     run_module,
-    sim_env,
     spawn,  # noqa: F401  (fixture)
 )
 
@@ -40,24 +41,15 @@ def group_args(dist_port, rank=0, nnodes=2, tp_size=2):
             "--dist-init-addr", f"{LOCALHOST}:{dist_port}"]
 
 
-class Node(Proc):
-    """A node rank > 0: it serves no HTTP, so only its process and log are watched."""
-
-    def __init__(self, args, env, log_path, port):
-        self.port = port
-        cmd = [SIM_PYTHON, "-m", "sglang.launch_server", "--host", LOCALHOST, "--port", str(port), *args]
-        super().__init__(cmd, sim_env(env), log_path)
-
-
 @pytest.fixture
 def spawn_node(tmp_path):
-    """Factory: spawn_node(dist_port, rank=1, ...) -> started worker Node, killed at teardown."""
+    """Factory: spawn_node(dist_port, rank=1, ...) -> started worker node (a SimServer on its
+    --host/--port, where it serves only the dummy health server once joined), killed at teardown."""
     procs = []
 
-    def _spawn(dist_port, rank=1, nnodes=2, tp_size=2, env=None, port=None):
-        port = port or free_ports(1)[0]
-        p = Node(group_args(dist_port, rank, nnodes, tp_size), {**ENV, **(env or {})},
-                 tmp_path / f"node{len(procs)}-rank{rank}.log", port)
+    def _spawn(dist_port, rank=1, nnodes=2, tp_size=2, env=None, port=None, extra=()):
+        p = SimServer([*group_args(dist_port, rank, nnodes, tp_size), *extra], {**ENV, **(env or {})},
+                      tmp_path / f"node{len(procs)}-rank{rank}.log", port=port)
         procs.append(p)
         return p
 
@@ -104,10 +96,19 @@ def chat(server, max_tokens=3):
 def head_and_worker(spawn, spawn_node):
     http_port, dist_port = free_ports(2)
     head = spawn(group_args(dist_port), env=ENV, name="head", port=http_port)
-    head.wait_listening()
+    wait_log(head, "distributed init on")
     worker = spawn_node(dist_port)
     head.wait_healthy(15)
     return head, worker, dist_port
+
+
+def stays_refused(server, seconds=1.0):
+    """The server's HTTP port refuses connections for `seconds` while its process runs."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        assert server.poll() is None, server.log()
+        assert refused(server.port), f"{server.port} answers"
+        time.sleep(0.1)
 
 
 # ----------------------------------------------------------------------------- flags
@@ -140,10 +141,12 @@ def test_gpu_split_over_nodes_checked(args, env, message):
     assert message in r.stderr
 
 
-def test_per_node_share_that_fits_starts(spawn):
+def test_per_node_share_that_fits_starts(spawn, spawn_node):
     http_port, dist_port = free_ports(2)
-    s = spawn(group_args(dist_port, tp_size=4), env={**ENV, "SGLANG_SIM_NUM_GPUS": "2"}, port=http_port)
-    assert s.wait_listening() == 503  # 4 GPUs over 2 nodes: 2 per node, fits
+    env = {**ENV, "SGLANG_SIM_NUM_GPUS": "2"}  # 4 GPUs over 2 nodes: 2 per node, fits
+    head = spawn(group_args(dist_port, tp_size=4), env=env, name="head", port=http_port)
+    spawn_node(dist_port, tp_size=4, env=env)
+    head.wait_healthy(15)
 
 
 # ----------------------------------------------------------------------------- ordering
@@ -151,24 +154,12 @@ def test_per_node_share_that_fits_starts(spawn):
 def test_head_waits_for_the_worker_then_serves(spawn, spawn_node):
     http_port, dist_port = free_ports(2)
     head = spawn(group_args(dist_port), env=ENV, name="head", port=http_port)
-    assert head.wait_listening() == 503
-    # Alone, the head never becomes ready (well past the 0.3 s startup delay).
-    end = time.monotonic() + 1.0
-    while time.monotonic() < end:
-        r = head.get("/health")
-        assert r.status_code == 503
-        assert "waiting for 1 of 2 nodes" in r.text and "missing node rank(s): 1" in r.text
-        time.sleep(0.1)
-    assert head.get("/health_generate").status_code == 503
-    r = chat(head)
-    assert r.status_code == 503 and "waiting for 1 of 2 nodes" in r.json()["message"]
-    info = head.get("/server_info").json()
-    assert (info["nnodes"], info["node_rank"], info["dist_init_addr"]) == (2, 0, f"{LOCALHOST}:{dist_port}")
-    assert info["status"] == "waiting_for_nodes"
-    assert info["joined_ranks"] == [0]
-    assert info["nodes"]["missing_ranks"] == [1]
-    # Addressing: the head listens on its HTTP port and on the dist-init port.
-    assert {http_port, dist_port} <= listening_ports(head.popen.pid)
+    wait_log(head, f"no HTTP on {LOCALHOST}:{http_port} until node rank(s) 1 join")
+    # Alone, the head serves no HTTP at all (well past the 0.3 s startup delay): as SGLang, whose
+    # uvicorn starts only once every rank's scheduler is ready, connections are refused.
+    stays_refused(head)
+    # Addressing: the head listens on the dist-init port only.
+    assert listening_ports(head.popen.pid) == {dist_port}
 
     worker = spawn_node(dist_port)
     head.wait_healthy(15)
@@ -176,33 +167,62 @@ def test_head_waits_for_the_worker_then_serves(spawn, spawn_node):
     assert r.status_code == 200
     assert r.json()["choices"][0]["message"]["content"].startswith("simulated")
     info = head.get("/server_info").json()
+    assert (info["nnodes"], info["node_rank"], info["dist_init_addr"]) == (2, 0, f"{LOCALHOST}:{dist_port}")
     assert info["status"] == "ready"
     assert info["joined_ranks"] == [0, 1]
     assert info["nodes"]["missing_ranks"] == []
     assert info["nodes"]["workers"]["1"]["peer"].startswith(LOCALHOST + ":")
+    assert {http_port, dist_port} == listening_ports(head.popen.pid)
     wait_log(head, "node rank 1 joined")
     wait_log(head, "all 2 nodes joined")
+    log = head.log()
+    assert log.index("all 2 nodes joined") < log.index("Uvicorn running on")
     wait_log(worker, "node rank 1: joined the head at")
     wait_log(worker, "all 2 nodes joined")
-    # A worker serves no HTTP: it listens on nothing, its --port included.
+    # A worker serves the dummy health server on its --port, and nothing else.
+    wait_log(worker, f"Starting dummy health check server at {LOCALHOST}:{worker.port}")
     assert worker.poll() is None
-    assert listening_ports(worker.popen.pid) == set()
-    with pytest.raises(OSError):
-        socket.create_connection((LOCALHOST, worker.port), timeout=1).close()
-    assert "serves no HTTP" in worker.log()
+    assert listening_ports(worker.popen.pid) == {worker.port}
+    assert worker.get("/health").status_code == 200
+    assert worker.get("/health_generate").status_code == 200
+    for path in ("/v1/models", "/server_info", "/metrics"):  # /metrics only with --enable-metrics
+        r = worker.get(path)
+        assert (r.status_code, r.json()) == (404, {"detail": "Not Found"}), path
+    r = worker.post("/v1/chat/completions", json={})
+    assert (r.status_code, r.json()) == (404, {"detail": "Not Found"})
+    r = worker.post("/health", json={})
+    assert (r.status_code, r.headers["Allow"]) == (405, "GET")
+    assert "serves no API" in worker.log()
+
+
+def test_a_worker_serves_health_only_once_the_whole_group_joined(spawn, spawn_node):
+    """Three nodes: rank 1 has joined, rank 2 not yet. Rank 1's schedulers (their torch.distributed
+    init) still wait for rank 2, so neither it nor the head serves HTTP."""
+    http_port, dist_port = free_ports(2)
+    head = spawn(group_args(dist_port, nnodes=3, tp_size=3), env=ENV, name="head", port=http_port)
+    first = spawn_node(dist_port, rank=1, nnodes=3, tp_size=3)
+    wait_log(first, "node rank 1: joined the head at")
+    wait_log(head, "node rank 1 joined")
+    stays_refused(first)
+    stays_refused(head, 0.1)
+    second = spawn_node(dist_port, rank=2, nnodes=3, tp_size=3)
+    head.wait_healthy(15)
+    for node in (first, second):
+        node.wait_healthy(10)
+        assert "dummy health check server" in node.log()
+    assert head.get("/server_info").json()["joined_ranks"] == [0, 1, 2]
 
 
 def test_worker_started_first_joins_when_the_head_comes_up(spawn, spawn_node):
     http_port, dist_port = free_ports(2)
     worker = spawn_node(dist_port)
-    time.sleep(1.5)  # several refused attempts, 0.5 s apart
-    assert worker.poll() is None, worker.log()
+    stays_refused(worker, 1.5)  # several refused attempts on the head, 0.5 s apart; no HTTP of its own
     assert "Joining the head at" in worker.log()
     head = spawn(group_args(dist_port), env=ENV, name="head", port=http_port)
     head.wait_healthy(15)
     assert head.get("/server_info").json()["joined_ranks"] == [0, 1]
     wait_log(worker, "joined the head at")
-    assert worker.poll() is None
+    assert worker.wait_healthy(10) and worker.poll() is None
 
 
 def test_worker_that_cannot_reach_the_head_exits_1_naming_the_address(spawn_node):
@@ -228,10 +248,12 @@ def test_killing_the_worker_makes_the_head_exit_nonzero(spawn, spawn_node):
 
 def test_killing_the_head_makes_the_worker_exit_nonzero(spawn, spawn_node):
     head, worker, dist_port = head_and_worker(spawn, spawn_node)
+    worker.wait_healthy(10)
     head.signal(signal.SIGKILL)
     assert worker.wait(10) == 1, worker.log()
     assert (f"node rank 1: lost the connection to the head at {LOCALHOST}:{dist_port} "
             "(dist-init-addr)") in worker.log()
+    assert refused(worker.port)  # its health check server went with it
 
 
 def test_sigterm_worker_exits_0_head_follows_with_1(spawn, spawn_node):
@@ -249,16 +271,53 @@ def test_sigterm_head_exits_0_worker_follows_with_1(spawn, spawn_node):
     assert worker.wait(10) == 1, worker.log()
 
 
+def test_sigterm_while_the_head_waits_for_the_group_exits_0(spawn):
+    http_port, dist_port = free_ports(2)
+    head = spawn(group_args(dist_port), env=ENV, name="head", port=http_port)
+    wait_log(head, "distributed init on")
+    head.signal(signal.SIGTERM)
+    assert head.wait(10) == 0, head.log()
+    assert "Shutdown complete" in head.log() and "Uvicorn running" not in head.log()
+
+
+def test_a_busy_http_port_fails_the_head_once_the_group_joined(spawn, spawn_node):
+    """The head binds its HTTP port only after the join, so a port held by another program
+    is found then: the head exits 1 naming it, and the worker follows."""
+    http_port, dist_port = free_ports(2)
+    with socket.socket() as holder:
+        holder.bind((LOCALHOST, http_port))
+        holder.listen(1)
+        head = spawn(group_args(dist_port), env=ENV, name="head", port=http_port)
+        wait_log(head, "distributed init on")
+        assert head.poll() is None
+        worker = spawn_node(dist_port)
+        assert head.wait(10) == 1, head.log()
+        assert worker.wait(10) == 1, worker.log()
+    assert f"Cannot bind HTTP server to {LOCALHOST}:{http_port}" in head.log()
+
+
+def test_a_busy_port_fails_the_worker_once_the_group_joined(spawn, spawn_node):
+    http_port, dist_port, worker_port = free_ports(3)
+    with socket.socket() as holder:
+        holder.bind((LOCALHOST, worker_port))
+        holder.listen(1)
+        head = spawn(group_args(dist_port), env=ENV, name="head", port=http_port)
+        worker = spawn_node(dist_port, port=worker_port)
+        assert worker.wait(10) == 1, worker.log()
+        assert head.wait(10) == 1, head.log()
+    assert (f"node rank 1: cannot bind the health check server to {LOCALHOST}:{worker_port}"
+            in worker.log())
+
+
 def test_wrong_nnodes_and_duplicate_rank_are_rejected(spawn, spawn_node):
     http_port, dist_port = free_ports(2)
     head = spawn(group_args(dist_port), env=ENV, name="head", port=http_port)
-    head.wait_listening()
-    # A node that believes in a 3-node group is turned away; the head keeps waiting.
+    wait_log(head, "distributed init on")
+    # A node that believes in a 3-node group is turned away; the head keeps waiting, without HTTP.
     stray = spawn_node(dist_port, nnodes=3, tp_size=3)
     assert stray.wait(10) == 1, stray.log()
     assert "rejected the join: nnodes mismatch" in stray.log()
-    assert head.poll() is None
-    assert "waiting for 1 of 2 nodes" in head.get("/health").text
+    stays_refused(head, 0.3)
     worker = spawn_node(dist_port)
     head.wait_healthy(15)
     # A second rank 1 is turned away; the group stays up and healthy.

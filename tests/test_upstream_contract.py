@@ -24,7 +24,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import upstream as up  # noqa: E402
-from sglang_sim_helpers import SIM_DIR, SIM_PYTHON, module_server, run_module, sim_env, spawn  # noqa: E402,F401
+from sglang_sim_helpers import (  # noqa: E402
+    SIM_DIR, SIM_PYTHON, free_ports, module_server, refused, run_module, sim_env, spawn,  # noqa: F401
+)
 
 _FILTER = importlib.util.spec_from_file_location(
     "sglang_server_filter", Path(__file__).resolve().parents[1] / "plugins" / "filter" / "sglang_server.py")
@@ -434,3 +436,97 @@ def test_the_launcher_runs_launch_server_as_main_in_both_versions():
     assert "Endpoint '/get_model_info' is deprecated" in up.source(up.SGLANG_NEW, "sglang/srt/entrypoints/http_server.py")
     assert not [p for d in ("roles", "library", "plugins") for p in (PROJECT / d).rglob("*")
                 if p.is_file() and "get_model_info" in p.read_text(errors="replace")]
+
+
+# ----------------------------------------------------------------------------- multi-node (docs/upstream.md, "Multi-node")
+ENGINE = "sglang/srt/entrypoints/engine.py"
+MN_ENV = {"SGLANG_SIM_STARTUP_DELAY": "0.3", "SGLANG_SIM_DIST_BIND_HOST": "127.0.0.1"}
+
+
+def mn_args(dist_port, rank, *extra):
+    return ["--model-path", "org/m", "--served-model-name", "m", "--tp-size", "2", "--nnodes", "2",
+            "--node-rank", str(rank), "--dist-init-addr", f"127.0.0.1:{dist_port}", *extra]
+
+
+def logged(server, text, timeout=10):
+    deadline = time.monotonic() + timeout
+    while text not in server.log():
+        assert time.monotonic() < deadline and server.poll() is None, server.log()
+        time.sleep(0.05)
+
+
+def refused_for(server, seconds):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        assert server.poll() is None and refused(server.port), server.log()
+        time.sleep(0.1)
+
+
+def test_upstream_head_serves_http_only_once_every_scheduler_is_ready():
+    """launch_server runs uvicorn after _launch_subprocesses, which returns after every scheduler
+    sent "ready"; a scheduler sends it once built, i.e. after its torch.distributed init over
+    --dist-init-addr with every rank (and its weights and CUDA graphs)."""
+    launch = ast.unparse(up.function(up.tree(up.SGLANG_OLD, "sglang/srt/entrypoints/http_server.py"), "launch_server"))
+    assert 0 <= launch.index("_launch_subprocesses(") < launch.index("uvicorn.run(")
+    subprocesses = ast.unparse(up.function(up.tree(up.SGLANG_OLD, ENGINE), "_launch_subprocesses"))
+    assert (subprocesses.index("data = scheduler_pipe_readers[i].recv()")
+            < subprocesses.index("return (tokenizer_manager, template_manager, scheduler_info)"))
+    scheduler = ast.unparse(up.function(up.tree(up.SGLANG_OLD, "sglang/srt/managers/scheduler.py"),
+                                        "run_scheduler_process"))
+    assert scheduler.index("scheduler = Scheduler(") < scheduler.index("'status': 'ready'")
+    runner = up.source(up.SGLANG_OLD, "sglang/srt/model_executor/model_runner.py")
+    assert "min_per_gpu_memory = self.init_torch_distributed()" in runner
+    assert 'dist_init_method = f"tcp://{self.server_args.dist_init_addr}"' in runner
+    assert "world_size=self.tp_size * self.pp_size" in runner
+
+
+def test_upstream_rank_above_0_serves_a_dummy_health_server_once_ready():
+    engine = up.function(up.tree(up.SGLANG_OLD, ENGINE), "_launch_subprocesses")
+    branch = next(n for n in ast.walk(engine)
+                  if isinstance(n, ast.If) and ast.unparse(n.test) == "server_args.node_rank >= 1")
+    body = ast.unparse(branch.body)
+    assert (0 <= body.index("data = reader.recv()")
+            < body.index("launch_dummy_health_check_server(server_args.host, server_args.port, "
+                         "server_args.enable_metrics)"))
+    common = up.tree(up.SGLANG_OLD, "sglang/srt/utils/common.py")
+    dummy = up.function(common, "launch_dummy_health_check_server")
+    real = up.fastapi_routes(dummy)
+    assert real == {"/health": {"GET"}, "/health_generate": {"GET"}}
+    text = ast.unparse(dummy)
+    assert text.count("return Response(status_code=200)") == 2
+    assert "if enable_metrics:\n        add_prometheus_middleware(app)" in text
+    assert "api_key" not in text  # no key middleware: /health and /metrics answer anyone
+    assert "'^/metrics(?P<path>.*)$'" in ast.unparse(up.function(common, "add_prometheus_middleware"))
+    sim = sim_eval("import json, sglang._sim_server as s\n"
+                   "print(json.dumps({p: m.split() for p, (m, _) in s.DummyHealthHandler.ROUTES.items()}))")
+    assert {p: set(m) for p, m in sim.items()} == real
+
+
+def test_sim_head_refuses_connections_until_the_worker_joins(spawn):
+    http_port, dist_port = free_ports(2)
+    head = spawn(mn_args(dist_port, 0), env=MN_ENV, name="mn-head", port=http_port)
+    logged(head, "until node rank(s) 1 join")
+    refused_for(head, 1.0)  # well past the 0.3 s startup delay
+    spawn(mn_args(dist_port, 1), env=MN_ENV, name="mn-worker")
+    head.wait_healthy(15)
+    r = head.post("/v1/chat/completions", json={"model": "m", "max_tokens": 2,
+                                                 "messages": [{"role": "user", "content": "hi"}]})
+    assert r.status_code == 200
+
+
+def test_sim_worker_serves_the_dummy_health_server_once_joined(spawn):
+    http_port, dist_port = free_ports(2)
+    worker = spawn(mn_args(dist_port, 1, "--enable-metrics", "--api-key", SECRET), env=MN_ENV, name="mn-worker")
+    logged(worker, "Joining the head at")
+    refused_for(worker, 0.5)  # not joined: no HTTP
+    spawn(mn_args(dist_port, 0), env=MN_ENV, name="mn-head", port=http_port).wait_healthy(15)
+    worker.wait_healthy(10)
+    assert "Starting dummy health check server at 127.0.0.1:" in worker.log()
+    # No API key needed (the dummy server has no key middleware), as upstream.
+    assert (worker.get("/health").status_code, worker.get("/health").content) == (200, b"")
+    assert worker.get("/health_generate").status_code == 200
+    assert worker.get("/metrics").status_code == 200
+    for path in ("/v1/models", "/get_server_info", "/get_model_info", "/generate"):
+        r = worker.get(path, headers={"Authorization": f"Bearer {SECRET}"})
+        assert (r.status_code, r.json()) == (404, {"detail": "Not Found"}), path
+    assert worker.post("/health").status_code == 405

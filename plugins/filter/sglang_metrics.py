@@ -1,7 +1,8 @@
 """sglang_metrics_scrape_configs: Prometheus scrape configs for the fleet, from inventory.
 
 sglang_server's validate tasks leave, per host, sglang_server_serving_plan (the instances that
-serve HTTP, with their flags) and sglang_server_worker_urls (their URLs, in the same order);
+serve the API, with their flags: none on a multi-node worker, whose port has only SGLang's dummy
+health server, not scraped) and sglang_server_worker_urls (their URLs, in the same order);
 sglang_router's leave sglang_router_metrics_address. Only instances with enable_metrics have a
 /metrics page, so only they become targets."""
 from urllib.parse import urlsplit

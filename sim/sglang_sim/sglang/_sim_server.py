@@ -56,16 +56,21 @@ malformed --dist-init-addr, or a rank outside 0..N-1, exits 2 (argparse style). 
 GPUs of one model instance (tp_size, times dp_size without --enable-dp-attention)
 must split evenly over the nodes and each node needs its share of
 SGLANG_SIM_NUM_GPUS; dp_size > 1 over nodes needs --enable-dp-attention (exit 1).
-  rank 0 (head)  listens on the dist-init port (busy port -> exit 1) and serves HTTP;
-                 /health, /health_generate, /ready and generations answer 503
-                 "waiting for K of N nodes to join ..." until ranks 1..N-1 have joined,
-                 then the startup delays run. /server_info shows nnodes, node_rank,
-                 dist_init_addr, joined_ranks and nodes. If a joined rank's connection
-                 drops the head logs it and exits 1 (a real NCCL failure kills it).
-  rank > 0       serves no HTTP (--host/--port unused). Connects to the head, retrying
-                 every 0.5 s up to SGLANG_SIM_DIST_CONNECT_TIMEOUT (then exit 1, naming
-                 the address), sends its hello and stays up while connected; exits 1 if
-                 the head goes away or rejects the join, 0 on SIGTERM.
+  rank 0 (head)  listens on the dist-init port (busy port -> exit 1) and serves no HTTP
+                 (connections to --host/--port are refused) until ranks 1..N-1 have
+                 joined, as SGLang 0.5.3.post3 starts uvicorn only once every scheduler
+                 is ready (docs/upstream.md, "Multi-node"); then it binds --host/--port
+                 (busy port -> exit 1) and the startup delays run (503 meanwhile).
+                 /server_info shows nnodes, node_rank, dist_init_addr, joined_ranks and
+                 nodes. If a joined rank's connection drops the head logs it and exits 1
+                 (a real NCCL failure kills it).
+  rank > 0       connects to the head, retrying every 0.5 s up to
+                 SGLANG_SIM_DIST_CONNECT_TIMEOUT (then exit 1, naming the address), sends
+                 its hello and stays up while connected; exits 1 if the head goes away or
+                 rejects the join, 0 on SIGTERM. Once every rank has joined it serves
+                 upstream's dummy health server on --host/--port (busy port -> exit 1):
+                 GET /health and /health_generate 200, /metrics with --enable-metrics (no
+                 samples), no API key, anything else 404; it goes away when the node exits.
   Join protocol (JSON lines over TCP): worker -> {"rank", "nnodes", "tp_size", ...};
   head -> {"ok": true, ...} or {"ok": false, "error"} (wrong nnodes or tp_size,
   duplicate or invalid rank), later {"event": "all_joined"}.
@@ -710,9 +715,6 @@ class Handler(BaseHTTPRequestHandler):
     # -- read-only endpoints
     def h_health(self, _body):
         st = self.state
-        if st.phase == "waiting_for_nodes":
-            self._send(503, st.group.waiting_message() + "\n", "text/plain")
-            return
         self._send(200 if st.is_ready() else 503, b"", "text/plain")
 
     def h_models(self, _body):
@@ -796,9 +798,6 @@ class Handler(BaseHTTPRequestHandler):
         st = self.state
         if st.phase == "shutting_down":
             return  # as upstream: draining turns away only /health; new requests are served and waited for
-        if st.phase == "waiting_for_nodes":
-            raise Rejected(503, f"The server is not ready yet: {st.group.waiting_message()}.",
-                           "ServiceUnavailableError")
         if not st.is_ready():
             raise Rejected(503, "The server is not ready yet: simulated weight loading / warmup "
                                 "in progress.", "ServiceUnavailableError")
@@ -1117,9 +1116,10 @@ class HeadGroup:
         return None
 
     def start(self):
+        a = self.args
         log(f"node rank 0 of {self.nnodes} (head): distributed init on "
-            f"{self.bind_host}:{self.port} (--dist-init-addr {self.addr}); /health stays 503 "
-            f"until node rank(s) {self._missing_text()} join")
+            f"{self.bind_host}:{self.port} (--dist-init-addr {self.addr}); no HTTP on "
+            f"{a.host}:{a.port} until node rank(s) {self._missing_text()} join")
         threading.Thread(target=self._accept_loop, name="dist-accept", daemon=True).start()
 
     def _accept_loop(self):
@@ -1141,13 +1141,6 @@ class HeadGroup:
     def joined_ranks(self):
         with self.lock:
             return [0] + sorted(self.members)
-
-    def waiting_message(self):
-        with self.lock:
-            missing = self._missing()
-            text = ", ".join(str(r) for r in missing)
-        return (f"waiting for {len(missing)} of {self.nnodes} nodes to join "
-                f"(missing node rank(s): {text}; dist-init-addr {self.addr})")
 
     def describe(self):
         with self.lock:
@@ -1265,14 +1258,54 @@ class HeadGroup:
                 pass
 
 
+class DummyHealthHandler(Handler):
+    """What a node rank > 0 serves on --host/--port once its schedulers are ready, as SGLang
+    0.5.3.post3's launch_dummy_health_check_server (sglang/srt/utils/common.py:2217-2259, called
+    by entrypoints/engine.py:845-847): a FastAPI app with GET /health and GET /health_generate
+    (200, no body) and, with --enable-metrics, the Prometheus app mounted at /metrics
+    (add_prometheus_middleware, common.py:1425-1435: any path that begins with /metrics; neither
+    the Mount nor prometheus_client's ASGI app checks the method). No API key middleware. Other paths get FastAPI's 404, other methods its 405.
+    Which samples a rank > 0 exports is not simulated: /metrics has none."""
+
+    ROUTES = {"/health": ("GET", None), "/health_generate": ("GET", None)}
+    enable_metrics = False  # set on the subclass made per server
+
+    def log_request(self, code="-", size="-"):
+        pass  # upstream runs this uvicorn with log_level="warning": no access lines
+
+    def _dispatch(self, _method):
+        path = urlsplit(self.path).path
+        self._read_body()
+        if self.enable_metrics and path.startswith("/metrics"):
+            self._send(200, b"", "text/plain; version=0.0.4; charset=utf-8")
+        elif path not in self.ROUTES:
+            self._send(404, {"detail": "Not Found"})
+        elif self.command != "GET":
+            self._send(405, {"detail": "Method Not Allowed"}, extra_headers={"Allow": "GET"})
+        else:
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    def do_PATCH(self):
+        self._dispatch("PATCH")
+
+    def do_OPTIONS(self):
+        self._dispatch("OPTIONS")
+
+
 class WorkerNode:
-    """Node rank > 0: no HTTP; joins the head at --dist-init-addr and stays while joined."""
+    """Node rank > 0: joins the head at --dist-init-addr and stays while joined; once every rank
+    has joined, serves the dummy health server (DummyHealthHandler) on --host/--port."""
 
     def __init__(self, server):
         self.server = server
         self.args = server.args
         self.stop = server.stop
         self.sock = None
+        self.httpd = None
+        self.lock = threading.Lock()
+        self.bind_failed = False
 
     def _tag(self):
         return f"node rank {self.args.node_rank}"
@@ -1301,9 +1334,9 @@ class WorkerNode:
         addr = a.dist_init_addr
         host, port = parse_dist_init_addr(addr)
         timeout = max(_env_float("SGLANG_SIM_DIST_CONNECT_TIMEOUT", 60.0), 0.0)
-        log(f"{self._tag()} of {a.nnodes}: worker node, serves no HTTP (only node rank 0 does; "
-            f"--host/--port are not used). Joining the head at {addr} (dist-init-addr), "
-            f"retrying for up to {timeout:g} s")
+        log(f"{self._tag()} of {a.nnodes}: worker node, serves no API (only node rank 0 does; "
+            f"{a.host}:{a.port} gets a health check server once every node has joined). "
+            f"Joining the head at {addr} (dist-init-addr), retrying for up to {timeout:g} s")
         got = self.connect(host, port, timeout)
         if got is None:
             log("Shutdown complete (simulated).")
@@ -1336,7 +1369,7 @@ class WorkerNode:
             self.sock.close()
             return 1
         log(f"{self._tag()}: joined the head at {addr} ({reply.get('joined')} of {a.nnodes} nodes); "
-            "serving as a worker node (no HTTP)")
+            "serving as a worker node")
         self.sock.settimeout(None)
         threading.Thread(target=self._watch, args=(reader,), name="dist-head", daemon=True).start()
         while not self.stop.wait(0.5):
@@ -1346,12 +1379,44 @@ class WorkerNode:
         except OSError:
             pass
         self.sock.close()
+        with self.lock:
+            httpd, self.httpd = self.httpd, None
+        if httpd is not None:
+            httpd.shutdown()
+            httpd.server_close()
+        if self.bind_failed:
+            log("Exiting with status 1.", "error")
+            return 1
         if self.server.fatal:
             log("Exiting with status 1 (simulated NCCL failure; systemd restarts the node and it "
                 "joins again).", "error")
             return 1
         log("Shutdown complete (simulated).")
         return 0
+
+    def serve_health(self):
+        """As engine.py:833-847: once this node's schedulers are ready (the sim: once the group is
+        complete), the dummy health check server on --host/--port, until the node exits."""
+        a = self.args
+        handler = type("BoundDummyHealthHandler", (DummyHealthHandler,),
+                       {"state": self.server.state, "enable_metrics": bool(a.enable_metrics)})
+        with self.lock:
+            if self.stop.is_set() or self.httpd is not None:
+                return
+            log(f"Starting dummy health check server at {a.host}:{a.port}")
+            try:
+                self.httpd = SimHTTPServer((a.host, a.port), handler)
+            except OSError as exc:
+                self.httpd = None
+                failed = exc
+            else:
+                failed = None
+                threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2},
+                                 name="health", daemon=True).start()
+        if failed is not None:
+            self.bind_failed = True
+            self.server._fatal(f"{self._tag()}: cannot bind the health check server to "
+                               f"{a.host}:{a.port}: {failed}")
 
     def _watch(self, reader):
         reason = "connection closed"
@@ -1367,6 +1432,7 @@ class WorkerNode:
                 if isinstance(msg, dict) and msg.get("event") == "all_joined":
                     log(f"{self._tag()}: all {msg.get('nnodes')} nodes joined; loading the model "
                         "shard (simulated)")
+                    self.serve_health()
         except OSError as exc:
             reason = _why(exc)
         self.server._fatal(f"{self._tag()}: lost the connection to the head at "
@@ -1411,16 +1477,9 @@ class SimServer:
         return None
 
     def startup_sequence(self):
-        """Multi-node rendezvous (head only), then simulated weight load, CUDA graph
-        capture, torch.compile and warmup. Returns False if a stop came meanwhile."""
+        """Simulated weight load, CUDA graph capture, torch.compile and warmup.
+        Returns False if a stop came meanwhile."""
         a, st = self.args, self.state
-        if st.group is not None:
-            while not st.group.all_joined.wait(0.2):
-                if self.stop.is_set():
-                    return False
-            if self.stop.is_set():
-                return False
-            st.phase = "starting"
         delay = max(_env_float("SGLANG_SIM_STARTUP_DELAY", 2.0), 0.0)
         compile_delay = max(_env_float("SGLANG_SIM_COMPILE_DELAY", 2.0), 0.0) if a.enable_torch_compile else 0.0
         log(f"Load weight begin. model_path={a.model_path} quantization={a.quantization} "
@@ -1500,6 +1559,22 @@ class SimServer:
                 return 1
             st.group = group
             st.phase = "waiting_for_nodes"
+            group.start()
+            # As 0.5.3.post3: launch_server starts uvicorn only after _launch_subprocesses has every
+            # scheduler's "ready" (http_server.py:1303, :1376; engine.py:876-893), which comes
+            # after the schedulers' torch.distributed init with every rank: until then the head's
+            # HTTP port refuses connections.
+            while not group.all_joined.wait(0.2):
+                if self.stop.is_set():
+                    break
+            if self.stop.is_set():
+                group.close()
+                if self.fatal:
+                    log("Exiting with status 1 (simulated NCCL failure; systemd restarts the head).", "error")
+                    return 1
+                log("Shutdown complete (simulated).")
+                return 0
+            st.phase = "starting"
 
         handler = type("BoundHandler", (Handler,), {"state": st})
         try:
@@ -1516,8 +1591,6 @@ class SimServer:
         host, port = self.httpd.server_address[:2]
         shown = f"[{host}]" if ":" in host else host
         log(f"Uvicorn running on http://{shown}:{port} (Press CTRL+C to quit)")
-        if st.group:
-            st.group.start()
 
         self.startup_sequence()
         while not self.stop.wait(0.5):
