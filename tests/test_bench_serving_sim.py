@@ -81,8 +81,9 @@ def test_random_dataset_appends_one_line_per_run(server, tmp_path):
               "mean_ttft_ms", "median_ttft_ms", "p99_ttft_ms", "mean_itl_ms", "median_itl_ms",
               "mean_tpot_ms", "mean_e2e_latency_ms", "duration", "concurrency"):
         assert row[k] > 0, k
-    # ITL is measured: at 1000 tok/s a token every ~1 ms; concurrency is bounded by 4.
-    assert 0.5 <= row["median_itl_ms"] <= 50
+    # ITL is measured: at 1000 tok/s a token every ~1 ms, but a busy machine delays tokens and then
+    # delivers them together (a median of 0.37 ms was seen under load); concurrency is bounded by 4.
+    assert 0 < row["median_itl_ms"] <= 50
     assert row["concurrency"] <= 4.2
     # The server really saw the load: 1 warmup + 12 requests.
     after = metric_value(server.get("/metrics").text, "sglang:num_requests_total")
