@@ -124,7 +124,7 @@ def test_an_unreachable_head_fails_in_the_preflight_and_a_link_local_one_is_warn
         on(HEAD, "ip addr del 169.254.0.1/32 dev eth0", check=False)
     assert result.returncode != 0
     assert f"{WORKER}: cannot reach the head {HEAD} at 169.254.0.1:20000 (dist-init port, over eth0)" in flat(out), out[-3000:]
-    assert f"{HEAD}: the head's interconnect address 169.254.0.1 is link-local (169.254.0.0/16)" in flat(out), out[-3000:]
+    assert f"{HEAD}: the interconnect address of the head, 169.254.0.1, is link-local (169.254.0.0/16)" in flat(out), out[-3000:]
     assert all(c["changed"] == 0 for c in playbook_run.recap(out).values())
     assert "PLAY [Prepare the Spark hosts]" not in out
     assert on(HEAD, "systemctl is-active sglang-dist-probe-20000", check=False) != "active"
