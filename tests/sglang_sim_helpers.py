@@ -6,6 +6,7 @@ group; every wait is a bounded poll. Only loopback addresses are used.
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -65,6 +66,23 @@ def run_ansible_module(path, args, tmp_path, check_mode=False, timeout=90):
     result = json.loads(lines[-1])
     assert (proc.returncode != 0) == bool(result.get("failed")), (proc.returncode, result)
     return result, proc.stdout + proc.stderr
+
+
+def start_sim_hub(tmp, *args):
+    """The sim hub (sim/hub/testhub.py) on a free port with `args`; returns (process, url). The
+    caller kills the process."""
+    out = Path(tmp) / "hub.out"
+    with open(out, "w") as f:
+        proc = subprocess.Popen([sys.executable, str(SIM_DIR / "hub" / "testhub.py"), "--port", "0", "--quiet", *args],
+                                stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while not re.search(r"listening on (\S+)", out.read_text()):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            proc.wait(5)
+            pytest.fail("the sim hub did not start: " + out.read_text())
+        time.sleep(0.05)
+    return proc, re.search(r"listening on (\S+)", out.read_text()).group(1)
 
 
 def run_module(module, args, env=None, timeout=60, python=SIM_PYTHON, cwd=None):

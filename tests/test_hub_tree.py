@@ -8,11 +8,9 @@ of the repository across several pages (docs/upstream.md, "Hugging Face hub").
 
 import importlib.util
 import json
-import re
 import subprocess
 import sys
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -20,6 +18,8 @@ import pytest
 import yaml
 from huggingface_hub import HfApi
 from huggingface_hub.hf_api import RepoFile
+
+from sglang_sim_helpers import run_ansible_module, start_sim_hub
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULE = ROOT / "library" / "hub_tree.py"
@@ -40,21 +40,8 @@ _spec.loader.exec_module(hub_tree)
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory):
     """A paging sim hub: {url, manifest, stats()}; sim-org/Gated-sim is gated behind TOKEN."""
-    tmp = tmp_path_factory.mktemp("hub-tree")
-    out = tmp / "hub.out"
-    with open(out, "w") as stdout:
-        proc = subprocess.Popen([sys.executable, str(HUB), "--host", "127.0.0.1", "--port", "0", "--quiet",
-                                 "--model", GATED, "--token", TOKEN, "--gated", GATED,
-                                 "--tree-page-size", str(PAGE)],
-                                stdout=stdout, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while not re.search(r"listening on (http://\S+)", out.read_text()):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            proc.wait(5)
-            pytest.fail("the sim hub did not start: " + out.read_text())
-        time.sleep(0.05)
-    url = re.search(r"listening on (http://\S+)", out.read_text()).group(1)
+    proc, url = start_sim_hub(tmp_path_factory.mktemp("hub-tree"), "--host", "127.0.0.1", "--model", GATED,
+                              "--token", TOKEN, "--gated", GATED, "--tree-page-size", str(PAGE))
     try:
         yield Hub(url)
     finally:
@@ -84,19 +71,7 @@ class Hub:
 
 def run_module(tmp_path, check_mode=False, **params):
     """The module's result, and its whole stdout (to look for the token)."""
-    args = dict(params)
-    if check_mode:
-        args["_ansible_check_mode"] = True
-    argfile = tmp_path / ("args-%d.json" % time.monotonic_ns())
-    argfile.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
-    proc = subprocess.run([sys.executable, str(MODULE), str(argfile)], cwd=str(ROOT),
-                          capture_output=True, text=True, timeout=60)
-    argfile.unlink()
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    assert lines, "no JSON from the module (rc=%d): %s %s" % (proc.returncode, proc.stdout, proc.stderr)
-    result = json.loads(lines[-1])
-    assert (proc.returncode != 0) == bool(result.get("failed")), (proc.returncode, result)
-    return result, proc.stdout + proc.stderr
+    return run_ansible_module(MODULE, params, tmp_path, check_mode=check_mode, timeout=60)
 
 
 # --------------------------------------------------------------------------- the module and the real client

@@ -9,12 +9,13 @@ import os
 import re
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
+
+from sglang_sim_helpers import start_sim_hub
 
 ROOT = Path(__file__).resolve().parents[1]
 HUB = ROOT / "sim" / "hub" / "testhub.py"
@@ -28,19 +29,7 @@ FAILED = re.compile(r"^(?:fatal|failed): \[localhost\].*? => (\{.*\})$", re.M)
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("cache-hub")
-    out = tmp / "hub.out"
-    with open(out, "w") as stdout:
-        proc = subprocess.Popen([sys.executable, str(HUB), "--host", "127.0.0.1", "--port", "0", "--quiet", *HUB_ARGS],
-                                stdout=stdout, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while not re.search(r"listening on (http://\S+)", out.read_text()):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            proc.wait(5)
-            pytest.fail("the sim hub did not start: " + out.read_text())
-        time.sleep(0.05)
-    url = re.search(r"listening on (http://\S+)", out.read_text()).group(1)
+    proc, url = start_sim_hub(tmp_path_factory.mktemp("cache-hub"), "--host", "127.0.0.1", *HUB_ARGS)
     try:
         yield url
     finally:

@@ -25,7 +25,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import upstream as up  # noqa: E402
 from sglang_sim_helpers import (  # noqa: E402
-    SIM_DIR, SIM_PYTHON, free_ports, module_server, refused, run_module, sim_env, spawn,  # noqa: F401
+    SIM_DIR, SIM_PYTHON, free_ports, module_server, refused, run_module, sim_env, spawn, start_sim_hub,  # noqa: F401
 )
 
 _FILTER = importlib.util.spec_from_file_location(
@@ -284,20 +284,8 @@ def test_router_module_the_role_runs_is_a_main_module():
 # ----------------------------------------------------------------------------- (g) the hub
 
 def start_hub(tmp, *args):
-    """The sim hub on a free port; returns (process, url)."""
-    out = tmp / "hub.out"
-    with open(out, "w") as f:
-        proc = subprocess.Popen([sys.executable, str(SIM_DIR / "hub" / "testhub.py"), "--port", "0", "--quiet",
-                                 "--token", SECRET, *args], stdout=f, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while not re.search(r"listening on (\S+)", out.read_text()):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            proc.wait(5)
-            pytest.fail("the sim hub did not start: " + out.read_text())
-        time.sleep(0.05)
-    return proc, re.search(r"listening on (\S+)", out.read_text()).group(1)
+    """The sim hub on a free port, gated behind SECRET; returns (process, url)."""
+    return start_sim_hub(tmp, "--token", SECRET, *args)
 
 
 @pytest.fixture(scope="module")
