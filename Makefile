@@ -10,7 +10,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SCENARIOS := $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
 
-.PHONY: help setup venv tools docker sim upstream lint pytest molecule test test-fast bench demo demo-down demo-clean demo-test clean
+.PHONY: help setup venv tools docker sim sim-images upstream lint pytest molecule test test-fast bench demo demo-down demo-clean demo-test clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -29,7 +29,10 @@ tools: ## the Debian tools the sim build and the tests run here (installed when 
 docker: ## make sure a Docker daemon answers (installs and starts one when root)
 	scripts/ensure-docker.sh
 
-sim: venv tools docker ## build the simulated fleet's images, apt repo and SSH key (only what is missing)
+sim: venv sim-images ## build the simulated fleet's images, apt repo and SSH key (only what is missing)
+
+# Without the venv (none of it runs Python from it), so make test builds it beside the venv.
+sim-images: tools docker
 	sim/images/build.sh
 	sim/toolkit/build-repo.sh .sim/apt
 	sim/fleet.sh key

@@ -40,3 +40,11 @@ def test_the_end_of_the_output_shows_why_each_failed_stage_failed(tmp_path):
     assert "FAILED tests/x.py::y" in tails and "line 98" in tails
     assert "line 96" not in tails and "all good" not in tails
     assert test_suite.failure_tails({"lint": "PASS", "demo": "SKIPPED"}, logs=tmp_path) == ""
+
+
+def test_the_image_build_starts_beside_the_venv_and_the_scenarios_wait_for_both():
+    stages = test_suite.STAGES
+    assert stages["images"][1] == [] and "venv" not in stages["images"][0]
+    assert test_suite.can_start("images", {n: d for n, (_, d) in stages.items()}, {}, list(stages))
+    for name in [n for n in stages if n.startswith("molecule-")] + ["demo"]:
+        assert sorted(stages[name][1]) == ["images", "venv"], name
