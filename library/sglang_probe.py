@@ -292,7 +292,7 @@ def probe(p, result):
     parts.append("model %s listed" % p["model"])
 
     if p["api_key"]:
-        # A chat request: SGLang guards every path but /health*, /ready and /metrics, the router
+        # A chat request: SGLang guards every path but /health*, /metrics (0.5.23: and /ready), the router
         # only its own API and the generation paths (it answers /v1/models to anyone).
         wrong = WRONG_KEYS[p["api_key"] == WRONG_KEYS[0]]
         tiny = {"model": p["model"], "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}

@@ -2,7 +2,7 @@
 
 The router runs with the test interpreter (the project venv, which has sglang_router);
 the sim servers run with the image-like python3. What the project's router role relies
-on is pinned here: worker discovery via /health, /server_info and /model_info, round-robin
+on is pinned here: worker discovery via /health, /server_info and /model_info (falling back to the get_ names), round-robin
 routing, GET /workers, run-time add/remove (POST /workers, DELETE /workers/{id}), and
 API-key forwarding (docs/upstream.md, "Router"; the role's flags: tests/test_upstream_contract.py).
 """
@@ -108,12 +108,15 @@ def test_router_discovers_workers(router, workers):
     assert sorted(w["url"] for w in listed) == sorted(w.url for w in workers)
     for w in listed:
         assert w["is_healthy"] is True
-        assert w["model_id"] == "sim-model"  # read from the worker's /server_info
+        assert w["model_id"] == "sim-model"  # read from the worker's /get_server_info
         assert w["metadata"]["tp_size"] == "1"
+    # A worker as 0.5.3.post3 (lmsysorg/sglang:spark) has only the get_ names: the router asks 0.5.23's
+    # /server_info and /model_info first and falls back on their 404.
     for w in workers:
         log = w.log()
-        for path in ("/health", "/server_info", "/model_info"):
-            assert f'"GET {path} HTTP/1.1" 200' in log, path
+        assert '"GET /health HTTP/1.1" 200' in log
+        for name in ("server_info", "model_info"):
+            assert f'"GET /{name} HTTP/1.1" 404' in log and f'"GET /get_{name} HTTP/1.1" 200' in log, name
     assert requests.get(router.url + "/health", timeout=5).status_code == 200
     models = requests.get(router.url + "/v1/models", timeout=5).json()
     assert [m["id"] for m in models["data"]] == ["sim-model"]
@@ -198,7 +201,7 @@ def test_router_with_api_key_forwards_it_to_workers(spawn, tmp_path):
     try:
         auth = {"Authorization": f"Bearer {key}"}
         listed = r.wait_workers([w.url], headers=auth)
-        # With the key the router could read /server_info, so it knows the served name.
+        # With the key the router could read /get_server_info, so it knows the served name.
         assert listed[0]["model_id"] == "sim-model"
         assert requests.get(r.url + "/workers", timeout=5).status_code == 401
         assert r.chat("no key").status_code == 401

@@ -1,6 +1,6 @@
 """sglang_bench's runner (roles/sglang_bench/files/sglang-bench) on the host ("-" for the container),
-with the SIMULATED bench against a keyed SIMULATED server. With SGLANG_SIM_BENCH_SERVER_INFO=1 the
-sim bench writes `server_info`, the key in it, into its line as 0.5.23's does (docs/upstream.md):
+with the SIMULATED bench against a keyed SIMULATED server, both as 0.5.23 (SGLANG_SIM_UPSTREAM), whose
+bench writes `server_info`, the key in it, into its line (docs/upstream.md):
 the runner keeps the line without it, masks the key and keeps the results root's only."""
 import json
 import os
@@ -15,7 +15,7 @@ from sglang_sim_helpers import SIM_PYTHON, module_server, run_module, sim_env
 
 RUNNER = Path(__file__).resolve().parent.parent / "roles" / "sglang_bench" / "files" / "sglang-bench"
 KEY = "sk-bench-runner-test-key"
-SERVER_INFO = {"SGLANG_SIM_BENCH_SERVER_INFO": "1"}
+SERVER_INFO = {"SGLANG_SIM_UPSTREAM": "0.5.23"}
 BENCH_ARGS = ["--backend", "sglang", "--host", "127.0.0.1", "--dataset-name", "random", "--num-prompts", "2",
               "--random-input-len", "8", "--random-output-len", "4", "--disable-tqdm"]
 
@@ -23,7 +23,8 @@ BENCH_ARGS = ["--backend", "sglang", "--host", "127.0.0.1", "--dataset-name", "r
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     s = module_server(tmp_path_factory, ["--model-path", "org/bench-model", "--api-key", KEY],
-                      {"SGLANG_SIM_STARTUP_DELAY": "0.3", "SGLANG_SIM_TOKENS_PER_SEC": "1000"}, "runner-server")
+                      {"SGLANG_SIM_STARTUP_DELAY": "0.3", "SGLANG_SIM_TOKENS_PER_SEC": "1000", **SERVER_INFO},
+                      "runner-server")
     yield s
     s.kill()
 

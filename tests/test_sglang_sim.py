@@ -105,20 +105,24 @@ def test_more_gpus_than_a_spark_has_exits_1():
 
 # ----------------------------------------------------------------------------- startup and readiness
 
-def test_health_is_503_during_startup_then_200(spawn, tmp_path):
+@pytest.mark.parametrize("upstream", ["0.5.3.post3", "0.5.23"])
+def test_health_is_503_during_startup_then_200(spawn, tmp_path, upstream):
+    """As the release the image follows: 0.5.23 also has /ready and /model_info (docs/upstream.md)."""
+    new = upstream == "0.5.23"
     model_dir = tmp_path / "model"
     model_dir.mkdir()
     (model_dir / "config.json").write_text(
         '{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "max_position_embeddings": 8192}')
     s = spawn(["--model-path", str(model_dir), "--served-model-name", "early-bird"],
-              env={"SGLANG_SIM_STARTUP_DELAY": "1.5"})
+              env={"SGLANG_SIM_STARTUP_DELAY": "1.5", "SGLANG_SIM_UPSTREAM": upstream})
     assert s.wait_listening() == 503
     # Info endpoints answer before readiness (so they must not be used for it).
     models = s.get("/v1/models")
     assert models.status_code == 200
     assert [m["id"] for m in models.json()["data"]] == ["early-bird"]
     assert models.json()["data"][0]["max_model_len"] == 8192
-    for path in ("/get_model_info", "/model_info"):
+    assert s.get("/model_info").status_code == (200 if new else 404)
+    for path in ("/get_model_info", "/model_info")[:2 if new else 1]:
         info = s.get(path)
         assert info.status_code == 200
         assert info.json()["model_path"] == str(model_dir)
@@ -126,12 +130,12 @@ def test_health_is_503_during_startup_then_200(spawn, tmp_path):
         assert info.json()["architectures"] == ["LlamaForCausalLM"]
     assert s.get("/health").status_code == 503
     assert s.get("/health_generate").status_code == 503
-    assert s.get("/ready").status_code == 503
+    assert s.get("/ready").status_code == (503 if new else 404)
     assert chat(s, max_tokens=2).status_code == 503
     took = s.wait_healthy(15)
     assert took >= 1.3
     assert s.get("/health_generate").status_code == 200
-    assert s.get("/ready").status_code == 200
+    assert s.get("/ready").status_code == (200 if new else 404)
     log = s.log()
     assert "SIMULATED SGLang server (sglang-sim) \u2014 no GPU" in log
     assert "[sglang-sim] The server is fired up and ready to roll!" in log
@@ -170,7 +174,8 @@ def test_models_lists_served_model_name(server):
 
 
 def test_server_info_echoes_parsed_args(server):
-    for path in ("/server_info", "/get_server_info"):
+    assert server.get("/server_info").status_code == 404  # 0.5.23's name (below)
+    for path in ("/get_server_info",):
         info = server.get(path).json()
         assert info["mem_fraction_static"] == 0.8
         assert info["tp_size"] == 1
@@ -341,20 +346,38 @@ def test_api_key_required_except_health_and_metrics(keyed):
         assert r.status_code == 401
         assert r.json() == {"error": "Unauthorized"}
         assert keyed.get("/v1/models", headers=headers).status_code == 401
-        assert keyed.get("/server_info", headers=headers).status_code == 401
+        assert keyed.get("/get_server_info", headers=headers).status_code == 401
+        assert keyed.get("/ready", headers=headers).status_code == 401  # not exempt in 0.5.3.post3
     assert chat(keyed, max_tokens=2, headers=good).status_code == 200
     assert keyed.get("/v1/models", headers=good).status_code == 200
-    for path in ("/health", "/health_generate", "/ready", "/metrics"):
+    for path in ("/health", "/health_generate", "/metrics"):
         assert keyed.get(path).status_code == 200, path
 
 
 def test_api_key_shown_behind_the_key_and_logged_as_upstream(keyed):
-    """As SGLang 0.5.3.post3 (docs/upstream.md): /server_info returns the key to whoever holds it,
+    """As SGLang 0.5.3.post3 (docs/upstream.md): /get_server_info returns the key to whoever holds it,
     and the startup line logs it; sglang_server's launcher masks the log."""
-    r = keyed.get("/server_info", headers={"Authorization": f"Bearer {SECRET}"})
+    r = keyed.get("/get_server_info", headers={"Authorization": f"Bearer {SECRET}"})
     assert r.status_code == 200
     assert r.json()["api_key"] == SECRET
     assert f"api_key={SECRET!r}" in keyed.log()
+
+
+def test_a_0_5_23_image_serves_its_own_routes_and_lets_ready_through_without_the_key(spawn):
+    s = spawn(["--model-path", "org/m", "--served-model-name", "sim-model", "--api-key", SECRET],
+              env={**FAST, "SGLANG_SIM_UPSTREAM": "0.5.23"})
+    s.wait_healthy(15)
+    good = {"Authorization": f"Bearer {SECRET}"}
+    assert s.get("/ready").status_code == 200  # utils/auth.py of 0.5.23 lets /ready through
+    for path in ("/server_info", "/get_server_info", "/model_info", "/get_model_info"):
+        assert s.get(path).status_code == 401 and s.get(path, headers=good).status_code == 200, path
+    assert s.get("/server_info", headers=good).json()["version"] == "0.5.23-sim"
+    assert s.get("/get_load", headers=good).status_code == 404  # gone from 0.5.23's http_server
+
+
+def test_an_unknown_upstream_release_is_refused():
+    r = run_module("sglang.launch_server", ["--model-path", "org/m"], env={"SGLANG_SIM_UPSTREAM": "0.4"})
+    assert r.returncode != 0 and "SGLANG_SIM_UPSTREAM='0.4' is none of 0.5.3.post3, 0.5.23" in r.stderr
 
 
 # ----------------------------------------------------------------------------- failure modes

@@ -166,7 +166,7 @@ def test_head_waits_for_the_worker_then_serves(spawn, spawn_node):
     r = chat(head)
     assert r.status_code == 200
     assert r.json()["choices"][0]["message"]["content"].startswith("simulated")
-    info = head.get("/server_info").json()
+    info = head.get("/get_server_info").json()
     assert (info["nnodes"], info["node_rank"], info["dist_init_addr"]) == (2, 0, f"{LOCALHOST}:{dist_port}")
     assert info["status"] == "ready"
     assert info["joined_ranks"] == [0, 1]
@@ -185,7 +185,7 @@ def test_head_waits_for_the_worker_then_serves(spawn, spawn_node):
     assert listening_ports(worker.popen.pid) == {worker.port}
     assert worker.get("/health").status_code == 200
     assert worker.get("/health_generate").status_code == 200
-    for path in ("/v1/models", "/server_info", "/metrics"):  # /metrics only with --enable-metrics
+    for path in ("/v1/models", "/get_server_info", "/metrics"):  # /metrics only with --enable-metrics
         r = worker.get(path)
         assert (r.status_code, r.json()) == (404, {"detail": "Not Found"}), path
     r = worker.post("/v1/chat/completions", json={})
@@ -210,7 +210,7 @@ def test_a_worker_serves_health_only_once_the_whole_group_joined(spawn, spawn_no
     for node in (first, second):
         node.wait_healthy(10)
         assert "dummy health check server" in node.log()
-    assert head.get("/server_info").json()["joined_ranks"] == [0, 1, 2]
+    assert head.get("/get_server_info").json()["joined_ranks"] == [0, 1, 2]
 
 
 def test_worker_started_first_joins_when_the_head_comes_up(spawn, spawn_node):
@@ -220,7 +220,7 @@ def test_worker_started_first_joins_when_the_head_comes_up(spawn, spawn_node):
     assert "Joining the head at" in worker.log()
     head = spawn(group_args(dist_port), env=ENV, name="head", port=http_port)
     head.wait_healthy(15)
-    assert head.get("/server_info").json()["joined_ranks"] == [0, 1]
+    assert head.get("/get_server_info").json()["joined_ranks"] == [0, 1]
     wait_log(worker, "joined the head at")
     assert worker.wait_healthy(10) and worker.poll() is None
 
@@ -326,7 +326,7 @@ def test_wrong_nnodes_and_duplicate_rank_are_rejected(spawn, spawn_node):
     assert "rejected the join: node rank 1 already joined" in dup.log()
     wait_log(head, "rejected the join of node rank 1")
     assert head.get("/health").status_code == 200
-    assert head.get("/server_info").json()["joined_ranks"] == [0, 1]
+    assert head.get("/get_server_info").json()["joined_ranks"] == [0, 1]
     assert worker.poll() is None and head.poll() is None
 
 

@@ -37,13 +37,15 @@ ALIASES = _filter.PARALLEL_ALIASES
 SECRET = "contract-secret-key"
 # Sim-only keys of the bench JSONL line: they mark a simulated run (scripts/fleet_report.py).
 SIM_MARKER_KEYS = {"simulated", "sim_version"}
-# Known disagreements, each an xfail test below (docs/upstream.md, "Where the sim disagrees").
-SIM_ONLY_ROUTES_OLD = {"/ready", "/model_info", "/server_info"}
+# The releases the sim speaks (SGLANG_SIM_UPSTREAM, sim/sglang_sim/sglang/__init__.py), each with its pinned package.
+RELEASES = {"0.5.3.post3": up.SGLANG_OLD, "0.5.23": up.SGLANG_NEW}
 
 
-def sim_eval(code):
-    """Run code in the sim's own interpreter and package (as the image does); returns its JSON."""
-    r = subprocess.run([SIM_PYTHON, "-c", code], env=sim_env(), capture_output=True, text=True, timeout=30)
+def sim_eval(code, upstream=None):
+    """Run code in the sim's own interpreter and package (as the image does), as the release upstream
+    (default: the sim's own default); returns its JSON."""
+    env = sim_env({"SGLANG_SIM_UPSTREAM": upstream} if upstream else None)
+    r = subprocess.run([SIM_PYTHON, "-c", code], env=env, capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)
 
@@ -107,10 +109,9 @@ def test_role_refuses_the_other_spellings_upstream_has(upstream_options):
 
 # ----------------------------------------------------------------------------- (b) HTTP routes
 
-@pytest.fixture(scope="module")
-def sim_routes():
+def sim_routes(upstream):
     return sim_eval("import json, sglang._sim_server as s\n"
-                    "print(json.dumps({p: m.split() for p, (m, _) in s.Handler.ROUTES.items()}))")
+                    "print(json.dumps({p: m.split() for p, (m, _) in s.Handler.ROUTES.items()}))", upstream)
 
 
 def routes(package):
@@ -125,27 +126,32 @@ def route_mismatches(sim_routes, real, known=()):
             if p not in known and (p not in real or not set(m) <= real[p])}
 
 
-def test_sim_routes_exist_in_0_5_3_post3_with_their_methods(sim_routes):
-    assert not route_mismatches(sim_routes, routes(up.SGLANG_OLD), SIM_ONLY_ROUTES_OLD)
+@pytest.mark.parametrize("upstream", RELEASES)
+def test_sim_routes_exist_in_its_release_with_their_methods(upstream):
+    """The routes the sim serves as each release are that release's, with their methods; and the ones the
+    roles, the router and the tests ask for are all there (0.5.23 dropped /get_load and added /ready,
+    /model_info and /server_info, keeping the get_ names)."""
+    sim, real = sim_routes(upstream), routes(RELEASES[upstream])
+    assert not route_mismatches(sim, real)
+    asked = {"/health", "/health_generate", "/v1/models", "/get_model_info", "/get_server_info", "/metrics",
+             "/v1/chat/completions", "/v1/completions", "/generate", "/flush_cache"}
+    assert asked <= set(sim) and asked <= set(real)
+    new_only = {"/ready", "/model_info", "/server_info"}
+    assert (new_only <= set(sim)) == (new_only <= set(real)) == (upstream == "0.5.23")
+    assert ("/get_load" in sim) == ("/get_load" in real) == (upstream == "0.5.3.post3")
 
 
-@pytest.mark.xfail(strict=True, reason="docs/upstream.md: /ready, /model_info, /server_info are 0.5.23's")
-def test_sim_serves_no_route_0_5_3_post3_lacks(sim_routes):
-    assert not route_mismatches(sim_routes, routes(up.SGLANG_OLD))
-
-
-def test_sim_routes_exist_in_0_5_23_with_their_methods(sim_routes):
-    # /get_load left 0.5.23's http_server (the router 0.3.2 still asks for it).
-    assert not route_mismatches(sim_routes, routes(up.SGLANG_NEW), {"/get_load"})
-
-
-def test_api_key_exemptions_match_upstream():
+@pytest.mark.parametrize("upstream", RELEASES)
+def test_api_key_exemptions_match_upstream(upstream):
     """0.5.3.post3 lets /health* and /metrics through without the key; 0.5.23 also /ready."""
-    old = up.source(up.SGLANG_OLD, "sglang/srt/utils/common.py")
-    new = up.source(up.SGLANG_NEW, "sglang/srt/utils/auth.py")
-    real = {p for p in ("/health", "/metrics", "/ready")
-            if f'request.url.path.startswith("{p}")' in old or f'path.startswith("{p}")' in new}
-    assert set(sim_eval("import json, sglang._sim_server as s; print(json.dumps(s.AUTH_EXEMPT_PREFIXES))")) == real
+    if upstream == "0.5.3.post3":
+        text, pattern = up.source(up.SGLANG_OLD, "sglang/srt/utils/common.py"), 'request.url.path.startswith("{}")'
+    else:
+        text, pattern = up.source(up.SGLANG_NEW, "sglang/srt/utils/auth.py"), 'path.startswith("{}")'
+    real = {p for p in ("/health", "/metrics", "/ready") if pattern.format(p) in text}
+    assert real >= {"/health", "/metrics"}
+    sim = sim_eval("import json, sglang._sim_server as s; print(json.dumps(s.AUTH_EXEMPT_PREFIXES))", upstream)
+    assert set(sim) == real
 
 
 # ----------------------------------------------------------------------------- (c) metrics
@@ -167,30 +173,44 @@ def test_sim_metric_names_and_types_exist_upstream(package, collector):
 
 # ----------------------------------------------------------------------------- (d) bench JSONL
 
-@pytest.fixture(scope="module")
-def bench_line(tmp_path_factory):
-    server = module_server(tmp_path_factory, ["--model-path", "org/m"], {"SGLANG_SIM_STARTUP_DELAY": "0.2"},
+BENCH_MODULES = {"0.5.3.post3": ("sglang.bench_serving", "sglang/bench_serving.py"),
+                 "0.5.23": ("sglang.benchmark.serving", "sglang/benchmark/serving.py")}
+
+
+@pytest.fixture(scope="module", params=list(RELEASES))
+def bench_line(request, tmp_path_factory):
+    """(release, the line the sim's bench appends as that release, run by its own module name)."""
+    upstream = request.param
+    env = {"SGLANG_SIM_UPSTREAM": upstream}
+    server = module_server(tmp_path_factory, ["--model-path", "org/m"], {"SGLANG_SIM_STARTUP_DELAY": "0.2", **env},
                            "contract-bench")
     out = tmp_path_factory.mktemp("bench") / "out.jsonl"
     try:
-        r = run_module("sglang.bench_serving", [
+        r = run_module(BENCH_MODULES[upstream][0], [
             "--backend", "sglang", "--port", str(server.port), "--host", "127.0.0.1", "--dataset-name", "random",
             "--num-prompts", "2", "--random-input-len", "4", "--random-output-len", "4", "--output-file", str(out)],
-            env={"SGLANG_SIM_BENCH_SETTLE": "0"})
+            env={"SGLANG_SIM_BENCH_SETTLE": "0", **env})
     finally:
         server.kill()
     assert r.returncode == 0, r.stdout + r.stderr
-    return json.loads(out.read_text())
+    return upstream, json.loads(out.read_text())
 
 
 def upstream_bench_keys(package, path):
     return up.dict_literal_keys(up.function(up.tree(package, path), "benchmark"), "result")
 
 
-def test_bench_jsonl_keys_are_0_5_3_post3s(bench_line):
-    """Key for key (sim markers aside) what sglang/bench_serving.py of 0.5.3.post3 appends."""
-    assert sorted(set(bench_line) - SIM_MARKER_KEYS) == sorted(upstream_bench_keys(
-        up.SGLANG_OLD, "sglang/bench_serving.py"))
+def test_bench_jsonl_keys_are_the_releases(bench_line):
+    """Key for key (sim markers aside) what the release's bench appends: 0.5.3.post3's sglang/bench_serving.py,
+    0.5.23's sglang/benchmark/serving.py (with server_info, the server's /server_info)."""
+    upstream, line = bench_line
+    assert sorted(set(line) - SIM_MARKER_KEYS) == sorted(upstream_bench_keys(RELEASES[upstream],
+                                                                             BENCH_MODULES[upstream][1]))
+    assert line["sim_version"] == f"{upstream}-sim"
+    if upstream == "0.5.23":
+        assert line["server_info"]["version"] == "0.5.23-sim"
+        assert line["total_throughput"] > line["output_throughput"] > 0
+        assert line["max_concurrent_requests"] >= 1 and line["max_output_tokens_per_s"] >= 1
 
 
 @pytest.mark.parametrize("package, path", [
@@ -211,9 +231,15 @@ def test_0_5_23_bench_serving_is_a_shim_of_sglang_benchmark_serving():
     assert "from sglang.benchmark.serving import cli_main" in shim and "cli_main()" in shim
 
 
-@pytest.mark.xfail(strict=True, reason="docs/upstream.md: the sim has no sglang.benchmark.serving (0.5.23)")
-def test_sim_runs_sglang_benchmark_serving():
-    assert run_module("sglang.benchmark.serving", ["--help"]).returncode == 0
+def test_sim_has_sglang_benchmark_serving_as_0_5_23_only():
+    assert run_module("sglang.benchmark.serving", ["--help"], env={"SGLANG_SIM_UPSTREAM": "0.5.23"}).returncode == 0
+    old = run_module("sglang.benchmark.serving", ["--help"], env={"SGLANG_SIM_UPSTREAM": "0.5.3.post3"})
+    assert old.returncode != 0 and "No module named 'sglang.benchmark'" in old.stderr
+    assert not (up.UPSTREAM / up.SGLANG_OLD / "sglang" / "benchmark").exists() and (up.UPSTREAM / up.SGLANG_OLD / "sglang").is_dir()
+    # 0.5.23's old name still runs, saying it is deprecated (its shim's FutureWarning).
+    shim = run_module("sglang.bench_serving", ["--help"], env={"SGLANG_SIM_UPSTREAM": "0.5.23"})
+    assert shim.returncode == 0 and "`sglang.bench_serving` is deprecated" in shim.stderr
+    assert "`sglang.bench_serving` is deprecated" in up.source(up.SGLANG_NEW, "sglang/bench_serving.py")
 
 
 # ----------------------------------------------------------------------------- (e) startup log line

@@ -76,13 +76,15 @@ if stale $sglang_tag "$sglang_hash"; then
   echo "sglang-sim: SIMULATED SGLang server image (no GPU); inputs $sglang_hash" >"$work/etc/sglang-sim-release"
   tar -C "$work" -cf "$cache/sglang-rootfs.tar" .
   for variant in sim sim-never-healthy; do
-    # The second variant is a "bad release": same files, but its server never gets healthy.
+    # The second variant is a "bad release": same files, but its server never gets healthy. Both speak
+    # SGLang 0.5.3.post3, as lmsysorg/sglang:spark (the sim's flags follow it; docs/upstream.md).
     fail_env=()
     [ "$variant" = sim ] || fail_env=(-c 'ENV SGLANG_SIM_FAIL=never_healthy')
     log "importing spark-sim/sglang:$variant"
     docker import \
       -c 'ENV PYTHONPATH=/opt/sglang-sim' \
       -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+      -c 'ENV SGLANG_SIM_UPSTREAM=0.5.3.post3' \
       "${fail_env[@]}" \
       -c 'WORKDIR /' \
       -c 'CMD ["python3", "-m", "sglang.launch_server", "--help"]' \

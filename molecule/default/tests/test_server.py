@@ -45,7 +45,7 @@ def test_container_argv_is_the_rendered_flags(host):
 
 def test_server_echoes_the_flags(host):
     for name, i in INSTANCES.items():
-        status, body = curl(host, "/server_info", i["port"], key=API_KEY)
+        status, body = curl(host, "/get_server_info", i["port"], key=API_KEY)  # 0.5.3.post3 has no /server_info
         assert status == 200
         info = json.loads(body)
         assert info["model_path"] == "/models/Qwen3-8B-NVFP4"

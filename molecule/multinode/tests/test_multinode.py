@@ -76,7 +76,7 @@ def test_the_two_sparks_serve_as_one_server():
     assert requests.get(worker_url + "/health", timeout=5).status_code == 200
     assert requests.get(worker_url + "/metrics", timeout=5).status_code == 200
     assert requests.get(worker_url + "/v1/models", timeout=5).status_code == 404
-    info = requests.get(f"http://{address(HEAD)}:30000/server_info", timeout=5).json()
+    info = requests.get(f"http://{address(HEAD)}:30000/get_server_info", timeout=5).json()
     assert info["nnodes"] == 2 and sorted(info["joined_ranks"]) == [0, 1]
     r = requests.post(f"http://{address(HEAD)}:30000/v1/chat/completions", timeout=60, json={
         "model": "qwen3-8b", "max_tokens": 32, "messages": [{"role": "user", "content": "What is artificial intelligence?"}]})

@@ -12,16 +12,16 @@ and `max_position_embeddings` are read from it.
 
 Simulated tokenizer: one token = one whitespace-separated word.
 
-Endpoints
-  GET  /health, /health_generate, /ready   503 while starting or shutting down, 200 when ready
+Endpoints (as the release chosen by SGLANG_SIM_UPSTREAM serves them; [0.5.23] marks its own)
+  GET  /health, /health_generate, /ready[0.5.23]   503 while starting or shutting down, 200 when ready
   GET  /v1/models                          OpenAI model list (200 during startup too)
-  GET  /model_info, /get_model_info        model facts (200 during startup too)
-  GET  /server_info, /get_server_info      parsed args (api_key included, as upstream), version, "simulated": true
+  GET  /get_model_info, /model_info[0.5.23]    model facts (200 during startup too)
+  GET  /get_server_info, /server_info[0.5.23]  parsed args (api_key included, as upstream), version, "simulated": true
   POST /v1/chat/completions, /v1/completions   OpenAI style, `"stream": true` gives SSE
   POST /generate                           SGLang native (SSE with cumulative text when streaming)
   GET  /metrics                            Prometheus text, only with --enable-metrics (404 otherwise)
-  GET  /get_load, GET|POST /flush_cache    small extras that routers and bench tools call
-With --api-key every path except /health*, /ready and /metrics needs
+  GET  /get_load[0.5.3.post3 only], GET|POST /flush_cache    small extras that routers and bench tools call
+With --api-key every path except /health*, /metrics (and [0.5.23] /ready) needs
 `Authorization: Bearer <key>` (else 401 {"error": "Unauthorized"}).
 
 Timing model: a request waits for one of MAX_BATCH decode slots (FIFO), then
@@ -92,7 +92,7 @@ import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-from sglang import __version__
+from sglang import NEW, __version__
 
 SIM_MARKER = "[sglang-sim]"
 BANNER = "SIMULATED SGLang server (sglang-sim) \u2014 no GPU"
@@ -571,7 +571,8 @@ def _sleep_until(t):
 
 # ----------------------------------------------------------------------------- HTTP
 
-AUTH_EXEMPT_PREFIXES = ("/health", "/metrics", "/ready")
+# utils/common.py add_api_key_middleware (0.5.3.post3); utils/auth.py (0.5.23) also lets /ready through.
+AUTH_EXEMPT_PREFIXES = ("/health", "/metrics", "/ready") if NEW else ("/health", "/metrics")
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -658,16 +659,16 @@ class Handler(BaseHTTPRequestHandler):
     def do_DELETE(self):
         self._dispatch("DELETE")
 
+    # entrypoints/http_server.py of the version: 0.5.23 adds /ready, /model_info and /server_info
+    # (keeping the get_ names) and has dropped /get_load.
     ROUTES = {
         "/health": ("GET", "h_health"),
         "/health_generate": ("GET", "h_health"),
-        "/ready": ("GET", "h_health"),
         "/v1/models": ("GET", "h_models"),
-        "/model_info": ("GET", "h_model_info"),
         "/get_model_info": ("GET", "h_model_info"),
-        "/server_info": ("GET", "h_server_info"),
         "/get_server_info": ("GET", "h_server_info"),
-        "/get_load": ("GET", "h_get_load"),
+        **({"/ready": ("GET", "h_health"), "/model_info": ("GET", "h_model_info"),
+            "/server_info": ("GET", "h_server_info")} if NEW else {"/get_load": ("GET", "h_get_load")}),
         "/flush_cache": ("GET POST", "h_flush_cache"),
         "/metrics": ("GET", "h_metrics"),
         "/v1/chat/completions": ("POST", "h_chat"),

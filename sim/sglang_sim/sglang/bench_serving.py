@@ -38,7 +38,7 @@ import time
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from sglang import __version__
+from sglang import NEW, __version__
 
 SIM_NOTE = f"[sglang-sim] SIMULATED bench_serving ({__version__}): whitespace tokenizer, real HTTP load"
 
@@ -103,6 +103,7 @@ class Output:
     def __init__(self, prompt_len):
         self.generated_text = ""
         self.success = False
+        self.start_time = 0.0
         self.latency = 0.0
         self.ttft = 0.0
         self.itl = []
@@ -178,7 +179,7 @@ def do_request(target, backend, path, row, model, args, headers, deadline):
     output_len = row.output_len
     generated = ""
     ttft = 0.0
-    st = time.perf_counter()
+    st = out.start_time = time.perf_counter()
     last = st
     last_output_len = 0
     latency = 0.0
@@ -353,6 +354,24 @@ def get_dataset(args, rng):
 
 # ----------------------------------------------------------------------------- benchmark
 
+def peaks(outputs):
+    """0.5.23's max_output_tokens_per_s and max_concurrent_requests: the most tokens that arrived, and the
+    most requests that were open, in one whole second counted from the first request's start."""
+    done = [o for o in outputs if o.success]
+    if not done:
+        return {"max_output_tokens_per_s": 0.0, "max_concurrent_requests": 0}
+    t0 = min(o.start_time for o in done)
+    tokens, open_requests = {}, {}
+    for o in done:
+        t = o.start_time + o.ttft
+        for arrival in [t, *[t := t + gap for gap in o.itl]]:
+            tokens[int(arrival - t0)] = tokens.get(int(arrival - t0), 0) + 1
+        for second in range(int(o.start_time - t0), int(o.start_time + o.latency - t0) + 1):
+            open_requests[second] = open_requests.get(second, 0) + 1
+    return {"max_output_tokens_per_s": float(max(tokens.values())),
+            "max_concurrent_requests": max(open_requests.values())}
+
+
 def calculate_metrics(rows, outputs, dur_s):
     output_lens, itls, tpots, ttfts, e2e = [], [], [], [], []
     total_input = completed = 0
@@ -380,6 +399,9 @@ def calculate_metrics(rows, outputs, dur_s):
         "input_throughput": total_input / dur_s,
         "output_throughput": total_output / dur_s,
         "total_throughput": (total_input + total_output) / dur_s,
+        **{f"p{p}_{name}_ms": percentile(values, p) * 1000 for p in (90, 95)
+           for name, values in (("ttft", ttfts), ("tpot", tpots), ("itl", itls), ("e2e_latency", e2e))},
+        **peaks(outputs),
         "mean_ttft_ms": mean(ttfts) * 1000, "median_ttft_ms": percentile(ttfts, 50) * 1000,
         "std_ttft_ms": std(ttfts) * 1000, "p99_ttft_ms": percentile(ttfts, 99) * 1000,
         "mean_tpot_ms": mean(tpots) * 1000, "median_tpot_ms": percentile(tpots, 50) * 1000,
@@ -593,12 +615,14 @@ def run_benchmark(args):
               "concurrency"):
         result[k] = m[k]
     result["accept_length"] = accept_length
-    if os.environ.get("SGLANG_SIM_BENCH_SERVER_INFO") == "1":
-        # 0.5.23's bench asks /server_info with the key and writes the answer, the key in it, into
-        # the line (benchmark/serving.py:1847-1867; docs/upstream.md). Only this key of 0.5.23's.
+    if NEW:
+        # 0.5.23 (benchmark/serving.py:1847-1912) adds these keys; it asks /server_info with the key
+        # and writes the answer, the key in it, into the line (docs/upstream.md).
         status, info = target.get_json("/server_info", headers, timeout=10)
-        result["server_info"] = info if status == 200 else None
-    # The keys above are 0.5.3.post3's (tests/test_upstream_contract.py); these two mark the sim.
+        result.update({"tag": args.tag, "server_info": info if status == 200 else None,
+                       **{k: m[k] for k in m if k.startswith(("p90_", "p95_", "max_output", "max_concurrent"))},
+                       "total_throughput": m["total_throughput"]})
+    # The keys above are the release's (tests/test_upstream_contract.py); these two mark the sim.
     result["simulated"] = True
     result["sim_version"] = __version__
 
@@ -664,6 +688,8 @@ def build_parser():
     p.add_argument("--prompt-suffix", type=str, default="", help="Accepted; no effect in the simulation.")
     p.add_argument("--flush-cache", action="store_true", help="Accepted; no effect in the simulation.")
     p.add_argument("--warmup-requests", type=int, default=1, help="Number of warmup requests to run before the benchmark.")
+    if NEW:
+        p.add_argument("--tag", type=str, default=None, help="The tag to be dumped to output (0.5.23).")
     p.add_argument("--api-key", type=str, default=None,
                    help="Sim-only: bearer token for the server (the real tool reads OPENAI_API_KEY, "
                         "which the simulation reads too; prefer it).")
@@ -689,4 +715,9 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    if NEW:  # 0.5.23's sglang/bench_serving.py is a shim of sglang.benchmark.serving that says so
+        import warnings
+        warnings.warn("`sglang.bench_serving` is deprecated and will be removed in a future release; use "
+                      "`sglang.benchmark.serving` instead (e.g. `python -m sglang.benchmark.serving`).",
+                      FutureWarning, stacklevel=1)
     sys.exit(main())
