@@ -1,5 +1,5 @@
 """sglang_server's container launcher (roles/sglang_server/files/sglang-launch.py) in front of the
-SIMULATED server, which logs the API key at startup as SGLang 0.5.3.post3 does (docs/upstream.md):
+SIMULATED server, which logs the API key at startup as SGLang 0.5.3.post3 and 0.5.23 do (docs/upstream.md):
 the key reaches the server but no command line, the server's output comes through with the key and
 the hub token masked, and signals and the exit status pass through."""
 import importlib.util
@@ -81,6 +81,21 @@ def test_the_startup_line_comes_through_with_the_secrets_masked(served):
     assert len(startup) == 1, log
     quote = repr(KEY)[0]  # the key holds a ' and a \: Python's repr quotes it with "
     assert f"api_key={quote}<masked>{quote}" in startup[0], startup[0]
+    assert "sk-launch-test" not in log and TOKEN not in log
+
+
+def test_the_0_5_23_startup_line_comes_through_with_the_secrets_masked(tmp_path):
+    """0.5.23 logs its resolved dict (docs/upstream.md): the key is there repr-escaped, as a dict value."""
+    proc = launch(tmp_path, "served-0.5.23", env={"SGLANG_SIM_UPSTREAM": "0.5.23"})
+    try:
+        wait_healthy(proc)
+    finally:
+        proc.kill()
+    log = proc.log()
+    startup = [line for line in log.splitlines() if "server_args={" in line]
+    assert len(startup) == 1, log
+    quote = repr(KEY)[0]
+    assert f"'api_key': {quote}<masked>{quote}" in startup[0], startup[0]
     assert "sk-launch-test" not in log and TOKEN not in log
 
 

@@ -270,6 +270,20 @@ def test_startup_line_carries_the_api_key_like_upstream(startup_line):
     assert f"api_key={SECRET!r}" in startup_line
 
 
+def test_startup_line_as_0_5_23_is_its_resolved_dict_with_the_key():
+    """0.5.23 logs server_args={...}: the resolved dict, with only the watermark fields redacted."""
+    engine = up.source(up.SGLANG_NEW, "sglang/srt/entrypoints/engine.py")
+    assert 'logger.info(f"server_args={_server_args_for_logging(server_args)}")' in engine
+    assert "return redact_watermark_secrets(server_args.resolved_dict())" in engine
+    r = run_module("sglang.launch_server", ["--model-path", "org/m", "--api-key", SECRET],
+                   env={"SGLANG_SIM_FAIL": "crash_on_start", "SGLANG_SIM_STARTUP_DELAY": "0",
+                        "SGLANG_SIM_UPSTREAM": "0.5.23"})
+    lines = [line for line in r.stderr.splitlines() if "server_args=" in line]
+    assert len(lines) == 1, r.stderr
+    logged = ast.literal_eval(lines[0].split("server_args=", 1)[1])
+    assert logged["api_key"] == SECRET and logged["model_path"] == "org/m"
+
+
 def test_server_info_returns_the_api_key_like_upstream(tmp_path_factory):
     # http_server.py get_server_info: **dataclasses.asdict(server_args), api_key included.
     assert "**dataclasses.asdict(_global_state.tokenizer_manager.server_args)" in up.source(

@@ -312,8 +312,11 @@ def parse_args(argv=None):
 
 
 def server_args_repr(args):
-    """As SGLang's f"{server_args=}" prints its ServerArgs dataclass: api_key included, as upstream
-    (0.5.3.post3 sglang/srt/entrypoints/engine.py; docs/upstream.md)."""
+    """What SGLang's startup line prints after `server_args=`, api_key included, as upstream: 0.5.3.post3's
+    f"{server_args=}" the ServerArgs dataclass, 0.5.23 its resolved dict (sglang/srt/entrypoints/engine.py of
+    each; docs/upstream.md)."""
+    if NEW:
+        return repr(dict(vars(args)))
     return "ServerArgs(" + ", ".join(f"{k}={v!r}" for k, v in vars(args).items()) + ")"
 
 
