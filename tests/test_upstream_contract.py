@@ -297,6 +297,26 @@ def test_server_info_returns_the_api_key_like_upstream(tmp_path_factory):
     assert info["api_key"] == SECRET
 
 
+def test_server_info_fields_are_upstreams(tmp_path_factory):
+    """/get_server_info of 0.5.3.post3: the ServerArgs fields, the scheduler's ready message and
+    internal_states and version (http_server.py get_server_info; managers/scheduler.py, the pipe_writer.send
+    of "ready"); the sim adds only its own, each marked as simulated: `simulated`, `sim` (its rates),
+    `joined_ranks` and `nodes` (its multi-node group, which the tests read)."""
+    http = up.source(up.SGLANG_OLD, "sglang/srt/entrypoints/http_server.py")
+    scheduler = up.source(up.SGLANG_OLD, "sglang/srt/managers/scheduler.py")
+    assert "**_global_state.scheduler_info," in http and '"internal_states": internal_states,' in http
+    ready = {"status", "max_total_num_tokens", "max_req_input_len"}
+    assert all(f'"{k}": ' in scheduler for k in ready)
+    fields = set(up.dataclass_fields(up.tree(up.SGLANG_OLD, "sglang/srt/server_args.py"), "ServerArgs"))
+    server = module_server(tmp_path_factory, ["--model-path", "org/m"], {"SGLANG_SIM_STARTUP_DELAY": "0.1"},
+                           "contract-fields")
+    try:
+        info = server.get("/get_server_info").json()
+    finally:
+        server.kill()
+    assert set(info) - fields - ready - {"internal_states", "version"} == {"simulated", "sim", "joined_ranks", "nodes"}
+
+
 # ----------------------------------------------------------------------------- (f) router flags
 
 def role_router_flags():
