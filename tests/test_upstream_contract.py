@@ -56,14 +56,17 @@ def upstream_options():
     return up.argparse_options(module, up.function(module, "add_cli_args"))
 
 
+SIM_OPTIONS = (
+    "import json, sglang._sim_server as s\n"
+    "names = {'_StoreAction': 'store', '_StoreTrueAction': 'store_true'}\n"
+    "print(json.dumps([{'options': a.option_strings, 'action': names.get(type(a).__name__, type(a).__name__),\n"
+    "                   'type': getattr(a.type, '__name__', None), 'choices': a.choices}\n"
+    "                  for a in s.build_parser()._actions if '--help' not in a.option_strings]))")
+
+
 @pytest.fixture(scope="module")
 def sim_options():
-    return sim_eval(
-        "import json, sglang._sim_server as s\n"
-        "names = {'_StoreAction': 'store', '_StoreTrueAction': 'store_true'}\n"
-        "print(json.dumps([{'options': a.option_strings, 'action': names.get(type(a).__name__, type(a).__name__),\n"
-        "                   'type': getattr(a.type, '__name__', None), 'choices': a.choices}\n"
-        "                  for a in s.build_parser()._actions if '--help' not in a.option_strings]))")
+    return sim_eval(SIM_OPTIONS)
 
 
 # ----------------------------------------------------------------------------- (a) server flags
@@ -83,6 +86,23 @@ def test_every_sim_flag_matches_upstream_server_args(sim_options, upstream_optio
                   ("choices", not a["choices"] or not real["choices"] or set(a["choices"]) <= set(real["choices"]))]
         bad += [(a["options"], what, real["line"]) for what, ok in checks if not ok]
     assert not bad, bad
+
+
+def test_every_sim_flag_as_0_5_23_is_a_0_5_23_option():
+    """As 0.5.23, each sim option has the option strings 0.5.23 registers: its fields'
+    (arg_groups/fields/*.py, through add_cli_args_from_dataclass) and add_cli_args' own (the deprecated and
+    dynamic ones). Actions and types are not compared: 0.5.23 derives them from the fields' types."""
+    module = up.tree(up.SGLANG_NEW, "sglang/srt/server_args.py")
+    real = {**up.annotated_cli_options(up.SGLANG_NEW), **up.argparse_options(module, up.function(module, "add_cli_args"))}
+    assert "add_cli_args_from_dataclass(parser, ServerArgs)" in up.source(up.SGLANG_NEW, "sglang/srt/server_args.py")
+    assert len(real) > 500 and set(real["--tp-size"]["options"]) == {"--tp-size", "--tensor-parallel-size"}
+    sim = sim_eval(SIM_OPTIONS, "0.5.23")
+    bad = [(a["options"], real.get(a["options"][0], {}).get("options", "not upstream")) for a in sim
+           if set(real.get(a["options"][0], {}).get("options", ())) != set(a["options"])]
+    assert not bad, bad
+    # The one the sim's 0.5.3.post3 flags have and 0.5.23 split per phase: there, as a prefix of two
+    # options, argparse refuses it as ambiguous.
+    assert "--cuda-graph-max-bs" not in real and {"--cuda-graph-max-bs-decode", "--cuda-graph-max-bs-prefill"} <= set(real)
 
 
 def test_sim_defines_no_tp_dp_aliases_upstream_lacks(sim_options, upstream_options):

@@ -154,3 +154,34 @@ def dict_literal_keys(scope, var):
 def dataclass_fields(module, name):
     cls = next(n for n in ast.walk(module) if isinstance(n, ast.ClassDef) and n.name == name)
     return [n.target.id for n in cls.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)]
+
+
+def annotated_cli_options(package, directory="sglang/srt/arg_groups/fields"):
+    """0.5.23's options declared as fields: every `name: A[T, "help"]` or `A[T, Arg(...)]` of a class in the
+    directory, as `add_cli_args_from_dataclass` (sglang/srt/arg_groups/arg_utils.py) registers it: `Arg.cli_name`
+    or `--` + the name with `-` for `_`, plus `Arg.aliases`, unless `Arg(no_cli=True)`.
+    {option string: {"options": (...), "field": name}}."""
+    out = {}
+    for path in sorted((UPSTREAM / package / directory).glob("*.py")):
+        for cls in (n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.ClassDef)):
+            for node in cls.body:
+                ann = getattr(node, "annotation", None)
+                if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+                        and isinstance(ann, ast.Subscript) and isinstance(ann.value, ast.Name) and ann.value.id == "A"
+                        and isinstance(ann.slice, ast.Tuple) and len(ann.slice.elts) == 2):
+                    continue
+                meta = ann.slice.elts[1]
+                if isinstance(meta, ast.Call) and isinstance(meta.func, ast.Name) and meta.func.id == "Arg":
+                    kw = {k.arg: k.value for k in meta.keywords}
+                    if isinstance(kw.get("no_cli"), ast.Constant) and kw["no_cli"].value is True:
+                        continue
+                    name = string(kw["cli_name"]) if "cli_name" in kw else None
+                    aliases = [string(e) for e in kw["aliases"].elts] if isinstance(kw.get("aliases"), ast.List) else []
+                elif string(meta) is not None:
+                    name, aliases = None, []
+                else:
+                    continue  # Derived(...) and the like: no CLI input
+                options = (name or "--" + node.target.id.replace("_", "-"), *aliases)
+                for option in options:
+                    out[option] = {"options": options, "field": node.target.id}
+    return out

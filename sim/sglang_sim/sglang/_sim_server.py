@@ -262,7 +262,13 @@ def build_parser():
                    help="Choose the kernels for attention layers.")
     p.add_argument("--disable-radix-cache", action="store_true", help="Disable RadixAttention prefix cache.")
     p.add_argument("--disable-cuda-graph", action="store_true", help="Disable cuda graph.")
-    p.add_argument("--cuda-graph-max-bs", type=int, default=None, help="The maximum batch size for cuda graph.")
+    if NEW:  # 0.5.23 split it per phase (arg_groups/fields/exec_.py); the old name is ambiguous there
+        p.add_argument("--cuda-graph-max-bs-decode", type=int, default=None,
+                       help="Maximum batch size captured for the decode cuda graph.")
+        p.add_argument("--cuda-graph-max-bs-prefill", type=int, default=None,
+                       help="Maximum batch size captured for the prefill cuda graph.")
+    else:
+        p.add_argument("--cuda-graph-max-bs", type=int, default=None, help="The maximum batch size for cuda graph.")
     p.add_argument("--disable-overlap-schedule", action="store_true",
                    help="Disable the overlap scheduler.")
     p.add_argument("--enable-mixed-chunk", action="store_true",
