@@ -49,6 +49,7 @@ rootfs() {
 sglang_tag=spark-sim/sglang:sim
 sglang_hash=$(hash_of sim/sglang_sim sim/images/build.sh)
 sglang_pkgs="python3,curl,ca-certificates"
+variants="sim sim-never-healthy sim-0.5.23"
 infra_tag=spark-sim/infra:bookworm
 infra_hash=$(hash_of sim/images/build.sh)
 infra_pkgs="python3,docker-registry,ca-certificates,curl"
@@ -75,17 +76,19 @@ if stale $sglang_tag "$sglang_hash"; then
   find "$work/opt/sglang-sim" -name __pycache__ -prune -exec rm -rf {} +
   echo "sglang-sim: SIMULATED SGLang server image (no GPU); inputs $sglang_hash" >"$work/etc/sglang-sim-release"
   tar -C "$work" -cf "$cache/sglang-rootfs.tar" .
-  for variant in sim sim-never-healthy; do
-    # The second variant is a "bad release": same files, but its server never gets healthy. Both speak
-    # SGLang 0.5.3.post3, as lmsysorg/sglang:spark (the sim's flags follow it; docs/upstream.md).
-    fail_env=()
-    [ "$variant" = sim ] || fail_env=(-c 'ENV SGLANG_SIM_FAIL=never_healthy')
+  for variant in $variants; do
+    # The same files as three images: SGLang 0.5.3.post3 as lmsysorg/sglang:spark ships it; a "bad
+    # release" of it whose server never gets healthy; and 0.5.23, the current line's (docs/upstream.md).
+    case $variant in
+      sim) variant_env=(-c 'ENV SGLANG_SIM_UPSTREAM=0.5.3.post3') ;;
+      sim-never-healthy) variant_env=(-c 'ENV SGLANG_SIM_UPSTREAM=0.5.3.post3' -c 'ENV SGLANG_SIM_FAIL=never_healthy') ;;
+      sim-0.5.23) variant_env=(-c 'ENV SGLANG_SIM_UPSTREAM=0.5.23') ;;
+    esac
     log "importing spark-sim/sglang:$variant"
     docker import \
       -c 'ENV PYTHONPATH=/opt/sglang-sim' \
       -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-      -c 'ENV SGLANG_SIM_UPSTREAM=0.5.3.post3' \
-      "${fail_env[@]}" \
+      "${variant_env[@]}" \
       -c 'WORKDIR /' \
       -c 'CMD ["python3", "-m", "sglang.launch_server", "--help"]' \
       -c "LABEL org.spark-sim.inputs=$sglang_hash org.spark-sim.simulated=true" \
@@ -93,11 +96,11 @@ if stale $sglang_tag "$sglang_hash"; then
   done
   rm -f "$cache/sglang-rootfs.tar"
   rm -rf "$work"
-  rm -f "$out/sglang-sim.tar" "$out/sglang-sim-never-healthy.tar"
+  for variant in $variants; do rm -f "$out/sglang-$variant.tar"; done
 fi
 # The archives that sim hosts 'docker load' (stands in for a registry pull) and that fill the
 # upstream registry.
-for variant in sim sim-never-healthy; do
+for variant in $variants; do
   archive="$out/sglang-$variant.tar"
   if [ ! -s "$archive" ]; then
     docker save -o "$archive.tmp" "spark-sim/sglang:$variant" && mv "$archive.tmp" "$archive"
@@ -108,7 +111,7 @@ done
 # sim-infra serves .sim/registry as the fleet's upstream registry (it stands in for Docker Hub).
 # It is filled here, once per image build, so the image's digest is known before any test:
 # .sim/images/sglang-sim.digest.
-if [ ! -s "$out/sglang-sim.digest" ] || [ "$out/sglang-sim.digest" -ot "$out/sglang-sim.tar" ]; then
+if [ ! -s "$out/sglang-sim.digest" ] || [ ! -s "$out/sglang-sim-0.5.23.digest" ] || [ "$out/sglang-sim.digest" -ot "$out/sglang-sim.tar" ]; then
   rm -rf "$repo/.sim/registry"
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   printf 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
@@ -125,6 +128,7 @@ if [ ! -s "$out/sglang-sim.digest" ] || [ "$out/sglang-sim.digest" -ot "$out/sgl
     mv "$3.tmp" "$3"
   }
   push "$out/sglang-sim-never-healthy.tar" spark-sim-never-healthy "$out/sglang-sim-never-healthy.digest"
+  push "$out/sglang-sim-0.5.23.tar" spark-sim-0.5.23 "$out/sglang-sim-0.5.23.digest"
   push "$out/sglang-sim.tar" spark-sim "$out/sglang-sim.digest"
   kill "$reg_pid"; wait "$reg_pid" 2>/dev/null || true
   log "upstream registry holds lmsysorg/sglang@$(cat "$out/sglang-sim.digest")"

@@ -16,7 +16,7 @@ import playbook_run  # noqa: E402
 SPARKS = playbook_run.hosts("sparks")
 INFRA = playbook_run.hosts("sim_infra")[0]
 REFS = json.loads((REPO / ".sim" / "hub-refs.json").read_text())
-DIGEST = (REPO / ".sim" / "images" / "sglang-sim.digest").read_text().strip()
+DIGEST = (REPO / ".sim" / "images" / "sglang-sim-0.5.23.digest").read_text().strip()  # this scenario's (molecule.yml)
 IMAGE = f"lmsysorg/sglang@{DIGEST}"
 TOKEN = "hf_SIMULATED_test_token_not_a_secret"
 QWEN = "sim-org/Qwen3-8B-NVFP4-sim"
