@@ -69,3 +69,51 @@ def test_every_role_default_is_documented():
         missing += [f"{role}: {name}" for name in names if name not in documented.get(role, set())]
     assert not missing, ("role defaults missing from meta/argument_specs.yml (so from docs/variables.md):\n  "
                          + "\n  ".join(missing))
+
+
+def spec_options(role_dir):
+    """{entry point: {option: spec}} of a role's meta/argument_specs.yml."""
+    specs = yaml.safe_load((role_dir / "meta" / "argument_specs.yml").read_text())["argument_specs"]
+    return {entry: spec.get("options") or {} for entry, spec in specs.items()}
+
+
+def disagreements(role_dir):
+    """Where a role's spec and its defaults/main.yml disagree. defaults/main.yml holds every default (Ansible applies
+    only it, not a spec's `default`: ansible/ansible#77664); the spec repeats a default for the docs, and must
+    repeat it exactly, and has none for a variable the defaults file does not set."""
+    path = role_dir / "defaults" / "main.yml"
+    defaults = (yaml.safe_load(path.read_text()) if path.is_file() else None) or {}
+    found = []
+    for entry, options in spec_options(role_dir).items():
+        for name, spec in options.items():
+            if "default" not in spec:
+                continue
+            if name not in defaults:
+                found.append(f"{role_dir.name} {entry}: {name} has a spec default {spec['default']!r} "
+                             "but no value in defaults/main.yml")
+            elif spec["default"] != defaults[name]:
+                found.append(f"{role_dir.name} {entry}: {name} is {spec['default']!r} in the spec "
+                             f"and {defaults[name]!r} in defaults/main.yml")
+    return found
+
+
+def test_every_spec_default_is_the_roles_default():
+    found = [problem for role in sorted(ROOT.glob("roles/*/")) for problem in disagreements(role)]
+    assert not found, "\n  ".join(["meta/argument_specs.yml and defaults/main.yml disagree:", *found])
+
+
+def test_the_agreement_check_notices_a_changed_default(tmp_path):
+    role = tmp_path / "roles" / "demo_role"
+    shutil.copytree(ROOT / "roles" / "sglang_verify", role)
+    assert disagreements(role) == []
+    defaults = role / "defaults" / "main.yml"
+    defaults.write_text(defaults.read_text().replace("sglang_verify_max_tokens: 100", "sglang_verify_max_tokens: 64"))
+    spec = role / "meta" / "argument_specs.yml"
+    specs = yaml.safe_load(spec.read_text())
+    specs["argument_specs"]["main"]["options"]["sglang_verify_unset"] = {"type": "str", "default": "x",
+                                                                         "description": "Only in the spec."}
+    spec.write_text(yaml.safe_dump(specs))
+    found = disagreements(role)
+    assert any("main: sglang_verify_max_tokens is 100 in the spec and 64 in defaults/main.yml" in p for p in found), found
+    assert any("main: sglang_verify_unset has a spec default 'x' but no value in defaults/main.yml" in p
+               for p in found), found
