@@ -342,7 +342,11 @@ def test_filters_are_registered():
                        "systemd_exec_quote": plugin.systemd_exec_quote,
                        "sglang_server_instances_plan": plugin.sglang_server_instances_plan,
                        "sglang_server_parallel_aliases": plugin.sglang_server_parallel_aliases,
-                       "sglang_server_gpus_needed": plugin.sglang_server_gpus_needed}
+                       "sglang_server_gpus_needed": plugin.sglang_server_gpus_needed,
+                       "sglang_server_url": plugin.sglang_server_url,
+                       "sglang_server_local_url": plugin.sglang_server_local_url,
+                       "sglang_server_worker_urls": plugin.sglang_server_worker_urls,
+                       "sglang_server_docker_argv": plugin.sglang_server_docker_argv}
 
 
 def run_ansible(tmp_path, *args):
@@ -482,3 +486,93 @@ def test_gpus_refuse_a_size_that_is_no_integer_naming_it(key, value):
 def test_gpus_through_ansibles_templar(tmp_path):
     extra = {"sargs": {"tp_size": 4, "dp_size": 4, "enable_dp_attention": True}}
     assert run_ansible(tmp_path, "-e", json.dumps(extra), "-a", "msg={{ sargs | sglang_server_gpus_needed }}") == 4
+
+
+# --- sglang_server_url / sglang_server_local_url / sglang_server_worker_urls: the one instance-URL rule ---------
+
+@pytest.mark.parametrize("args,url", [
+    ({"port": 30000}, "http://127.0.0.1:30000"),                          # no host: every address
+    ({"host": "0.0.0.0", "port": 30000}, "http://127.0.0.1:30000"),
+    ({"host": "::", "port": 30001}, "http://127.0.0.1:30001"),
+    ({"host": "10.0.0.11", "port": 30000}, "http://10.0.0.11:30000"),     # a specific address: only that one answers
+    ({"host": "fd00::5", "port": 30000}, "http://[fd00::5]:30000"),       # IPv6 in brackets
+    ({"host": "spark-1.lan", "port": 30000}, "http://spark-1.lan:30000"),
+])
+def test_local_url_is_loopback_unless_one_address_is_bound(args, url):
+    assert plugin.sglang_server_local_url(args) == url
+
+
+def test_local_url_takes_another_port():
+    assert plugin.sglang_server_local_url({"host": "fd00::5", "port": 30000}, "30010") == "http://[fd00::5]:30010"
+    assert plugin.sglang_server_local_url({"port": 30000}, None) == "http://127.0.0.1:30000"
+
+
+@pytest.mark.parametrize("host,port", [("", 30000), ("10.0.0.1", "x"), ("10.0.0.1", None)])
+def test_url_refuses_a_missing_host_or_port(host, port):
+    with pytest.raises(AnsibleFilterError, match="sglang_server_url needs a host and a port"):
+        plugin.sglang_server_url(host, port)
+
+
+def test_worker_urls_bracket_an_ipv6_advertised_address():
+    plan = [{"name": "main", "args": {"port": 30000}}, {"name": "second", "args": {"port": 30001}}]
+    assert plugin.sglang_server_worker_urls(plan, "fd00::11") == ["http://[fd00::11]:30000", "http://[fd00::11]:30001"]
+    assert plugin.sglang_server_worker_urls(plan, "10.0.0.11") == ["http://10.0.0.11:30000", "http://10.0.0.11:30001"]
+    assert plugin.sglang_server_url("[fd00::11]", 30000) == "http://[fd00::11]:30000"
+
+
+def test_every_role_reaches_an_instance_through_the_filter():
+    """One copy of the rule: no task or vars file of the roles that reach an instance spells its URL itself."""
+    spelled = re.compile(r"http://\{\{|http://127\.0\.0\.1:\{\{ *sglang_server_instance|'host': '127\.0\.0\.1'|'http://' ~")
+    found = [f"{path.relative_to(ROOT)}:{n}" for role in ("sglang_server", "sglang_verify", "sglang_bench")
+             for path in sorted((ROOT / "roles" / role).glob("*/*.yml"))
+             for n, line in enumerate(path.read_text().splitlines(), 1) if spelled.search(line)]
+    assert not found, found
+
+
+def test_local_url_through_ansibles_templar(tmp_path):
+    # As roles/sglang_server/vars/main.yml calls it: no wait port is none, which keeps args.port.
+    extra = {"sargs": {"host": "fd00::5", "port": 30000}}
+    msg = "msg={{ sargs | sglang_server_local_url(wait_port | default(none)) ~ '/health' }}"
+    assert run_ansible(tmp_path, "-e", json.dumps(extra), "-a", msg) == "http://[fd00::5]:30000/health"
+
+
+# --- sglang_server_docker_argv: the container's docker run argv -------------------------------------------------
+
+CONTAINER = {"image": "lmsysorg/sglang@sha256:" + "a" * 64, "gpus": "all", "shm_size": "32g", "ipc_host": True,
+             "ulimits": ["memlock=-1", "stack=67108864"], "rdma": False, "network_host": True,
+             "volumes": ["/root/.cache/huggingface:/root/.cache/huggingface", "/root/gb10/models:/models",
+                         "/etc/sglang/main.secrets:/run/secrets/sglang:ro",
+                         "/etc/sglang/sglang-launch.py:/run/sglang-launch.py:ro"],
+             "env_file": "/etc/sglang/main.env", "secrets": "/run/secrets/sglang", "launcher": "/run/sglang-launch.py"}
+SHELL = 'set -a; . /run/secrets/sglang; set +a; exec python3 /run/sglang-launch.py "$@"'
+
+
+def test_docker_argv_with_the_roles_defaults():
+    instance = {"name": "main", "args": {"model_path": "/models/Qwen3-8B-NVFP4", "port": 30000}}
+    assert plugin.sglang_server_docker_argv(instance, CONTAINER) == [
+        "run", "--rm", "--name", "sglang-main", "--label", "org.spark-sglang.instance=main",
+        "--gpus", "all", "--shm-size", "32g", "--ipc=host", "--ulimit=memlock=-1", "--ulimit=stack=67108864",
+        "--network", "host",
+        "--volume", "/root/.cache/huggingface:/root/.cache/huggingface", "--volume", "/root/gb10/models:/models",
+        "--volume", "/etc/sglang/main.secrets:/run/secrets/sglang:ro",
+        "--volume", "/etc/sglang/sglang-launch.py:/run/sglang-launch.py:ro",
+        "--env-file", "/etc/sglang/main.env", CONTAINER["image"], "sh", "-c", SHELL, "sglang-launch-server",
+        "--model-path", "/models/Qwen3-8B-NVFP4", "--port", "30000"]
+
+
+def test_docker_argv_publishes_the_port_without_host_networking_and_adds_the_rdma_devices():
+    container = dict(CONTAINER, ipc_host="false", network_host=False, rdma=True, ulimits=[], gpus=1)
+    argv = plugin.sglang_server_docker_argv({"name": "second", "args": {"port": 30001}}, container)
+    assert argv[:12] == ["run", "--rm", "--name", "sglang-second", "--label", "org.spark-sglang.instance=second",
+                         "--gpus", "1", "--shm-size", "32g", "--device", "/dev/infiniband"]
+    assert argv[12:14] == ["--publish", "30001:30001"] and "--network" not in argv and "--ipc=host" not in argv
+    assert argv[-2:] == ["--port", "30001"]
+
+
+def test_docker_argv_through_ansibles_templar_on_the_units_execstart(tmp_path):
+    extra = {"inst": {"name": "main", "args": {"port": 30000, "served_model_name": "a b"}}, "c": CONTAINER}
+    line = run_ansible(tmp_path, "-e", json.dumps(extra),
+                       "-a", "msg={{ inst | sglang_server_docker_argv(c) | systemd_exec_quote }}")
+    assert line.startswith("run --rm --name sglang-main ") and line.endswith('--port 30000 --served-model-name "a b"')
+    # The shell's "$@" reaches the container: quoted for systemd, $ doubled (no expansion by systemd).
+    assert ' sh -c "set -a; . /run/secrets/sglang; set +a; exec python3 /run/sglang-launch.py \\"$$@\\"" ' in line, line

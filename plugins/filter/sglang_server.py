@@ -4,12 +4,15 @@
 into the argv of `python3 -m sglang.launch_server`, and `systemd_exec_quote` puts an argv on a unit's ExecStart= line
 so that systemd splits it back into exactly those words, with no specifier (%) or environment ($) expansion.
 `sglang_server_gpus_needed` counts the GPUs an instance takes per node, `sglang_server_parallel_aliases` finds the
-parallelism keys spelled otherwise than the ones it counts."""
+parallelism keys spelled otherwise than the ones it counts. `sglang_server_url` and `sglang_server_local_url` are the
+one rule for an instance's URL (server, verify, bench and the router's worker list use them);
+`sglang_server_docker_argv` is the container's `docker run` argv, SGLang's argv at its end."""
 import json
 import re
 import unicodedata
 
 from ansible.errors import AnsibleFilterError
+from ansible.module_utils.parsing.convert_bool import boolean
 
 KEY_RE = re.compile(r"[a-z][a-z0-9_]*")
 # A word is quoted when it is empty or holds one of these (or whitespace): systemd would otherwise split it, unquote
@@ -183,6 +186,49 @@ def sglang_server_gpus_needed(args):
     return _size(args, "tp_size") * _size(args, "pp_size") * replicas // _size(args, "nnodes")
 
 
+def sglang_server_docker_argv(instance, container):
+    """The argv after `docker` that runs an instance. `container` holds image, gpus, shm_size, ipc_host, ulimits,
+    rdma (whether /dev/infiniband is there), network_host, volumes ("host:container[:ro]"), env_file, and secrets and
+    launcher (their paths in the container). The shell in the container exports the secrets file and execs the
+    launcher, which runs launch_server with the instance's flags ("$@")."""
+    name, port = instance["name"], instance["args"]["port"]
+    argv = ["run", "--rm", "--name", f"sglang-{name}", "--label", f"org.spark-sglang.instance={name}",
+            "--gpus", str(container["gpus"]), "--shm-size", str(container["shm_size"])]
+    argv += ["--ipc=host"] if boolean(container["ipc_host"]) else []
+    argv += [f"--ulimit={limit}" for limit in container["ulimits"]]
+    argv += ["--device", "/dev/infiniband"] if boolean(container["rdma"]) else []
+    argv += ["--network", "host"] if boolean(container["network_host"]) else ["--publish", f"{port}:{port}"]
+    for volume in container["volumes"]:
+        argv += ["--volume", volume]
+    shell = f'set -a; . {container["secrets"]}; set +a; exec python3 {container["launcher"]} "$@"'
+    argv += ["--env-file", container["env_file"], container["image"], "sh", "-c", shell, "sglang-launch-server"]
+    return argv + sglang_server_argv(instance["args"])
+
+
+# Bind addresses that mean every address of the host: the project reaches such an instance on loopback.
+_WILDCARDS = ("0.0.0.0", "::")
+
+
+def sglang_server_url(host, port):
+    """http://host:port, an IPv6 address in brackets (RFC 3986)."""
+    host = str(host)
+    if not host or not str(port).isdigit():
+        raise AnsibleFilterError(f"sglang_server_url needs a host and a port, got {host!r} and {port!r}")
+    return f"http://[{host}]:{port}" if ":" in host and not host.startswith("[") else f"http://{host}:{port}"
+
+
+def sglang_server_local_url(args, port=None):
+    """Where the project reaches an instance from its own host: loopback, unless args.host binds one address only
+    (then that address). `port` replaces args.port (a multi-node worker's health port)."""
+    host = str(args.get("host") or "0.0.0.0")
+    return sglang_server_url("127.0.0.1" if host in _WILDCARDS else host, args["port"] if port is None else port)
+
+
+def sglang_server_worker_urls(instances, host):
+    """The URLs the router reaches these instances at, on the host's advertised address."""
+    return [sglang_server_url(host, instance["args"]["port"]) for instance in instances]
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -192,4 +238,8 @@ class FilterModule:
             "sglang_server_instances_plan": sglang_server_instances_plan,
             "sglang_server_parallel_aliases": sglang_server_parallel_aliases,
             "sglang_server_gpus_needed": sglang_server_gpus_needed,
+            "sglang_server_url": sglang_server_url,
+            "sglang_server_local_url": sglang_server_local_url,
+            "sglang_server_worker_urls": sglang_server_worker_urls,
+            "sglang_server_docker_argv": sglang_server_docker_argv,
         }

@@ -6,6 +6,8 @@ list; an instance given a specific args.host listens on that address only.
 Only the first Spark (TARGET) is changed: extra vars apply to every host, so each run is `deploy.yml --limit TARGET`
 (as test_fleet.py does for the second); the router on the gateway is reached over HTTP, not through the play, and the
 other Sparks keep their converged configuration. Every test puts TARGET back as converged."""
+import json
+import os
 import subprocess
 import sys
 import time
@@ -185,3 +187,14 @@ def test_a_specific_host_address_is_the_only_one_listening(restore_target):
     # A run without change waits on /health at that address (not 127.0.0.1) and changes nothing.
     out, changed = deploy(bind)
     assert changed == 0 and f"{TARGET}: unchanged" in flat(out), out[-3000:]
+
+    # verify and bench reach it at that address too, through the one instance-URL rule (bench used 127.0.0.1).
+    result, out = play("verify.yml", *LIMIT, extra=bind)
+    assert result.returncode == 0 and playbook_run.recap(out)[TARGET]["failed"] == 0, out[-3000:]
+    reports = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "bench-at-a-specific-address"
+    tiny = {"sglang_bench_profiles": {"tiny": {"dataset_name": "sharegpt", "num_prompts": 2, "max_concurrency": 1}},
+            "sglang_bench_run": ["tiny"], "sglang_bench_baseline": "none", "sglang_bench_reports_dir": str(reports)}
+    result, out = play("bench.yml", *LIMIT, extra={**bind, **tiny})
+    assert result.returncode == 0, out[-3000:]
+    [lines] = reports.glob(f"*/{TARGET}/main/tiny.jsonl")
+    assert json.loads(lines.read_text().splitlines()[0])["completed"] == 2

@@ -1,0 +1,54 @@
+"""scripts/jinja_spans.py finds the Jinja expressions too long to read at a glance (issue: rules, not prose).
+
+The project's own count may only go down: CEILING is today's count, lowered with each expression that becomes a
+tested filter or one rule per task, until it is 0."""
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = importlib.util.spec_from_file_location("jinja_spans", ROOT / "scripts" / "jinja_spans.py")
+spans = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(spans)
+CEILING = 25
+
+
+def test_the_project_has_no_more_long_expressions_than_its_ceiling():
+    found = spans.too_long()
+    assert len(found) <= CEILING, "\n".join(f"{p}:{line}: {n} lines, {c} characters" for p, line, n, c in found)
+
+
+def test_long_braces_and_long_bare_conditions_are_found_and_short_ones_are_not(tmp_path):
+    tasks = tmp_path / "roles" / "demo" / "tasks"
+    tasks.mkdir(parents=True)
+    (tasks / "main.yml").write_text(
+        "- name: Short\n"
+        "  ansible.builtin.debug:\n"
+        "    msg: \"{{ a | b }}\"\n"
+        "  when: a is defined\n"
+        "- name: Four lines\n"
+        "  ansible.builtin.debug:\n"
+        "    msg: >-\n"
+        "      {{ a\n"
+        "         | b\n"
+        "         | c\n"
+        "         | d }}\n"
+        "- name: Long condition\n"
+        "  ansible.builtin.assert:\n"
+        "    that:\n"
+        "      - " + " and ".join(["x%d is defined" % i for i in range(30)]) + "\n")
+    (tmp_path / "playbooks").mkdir()
+    (tmp_path / "playbooks" / "site.yml").write_text("- hosts: all\n  tasks: []\n")
+    found = spans.too_long(tmp_path)
+    assert [(str(p), line, n) for p, line, n, _ in found] == [
+        ("roles/demo/tasks/main.yml", 8, 4), ("roles/demo/tasks/main.yml", 15, 1)], found
+    assert found[1][3] > spans.MAX_CHARS
+
+
+def test_the_script_prints_the_count_and_fails_while_there_is_any():
+    run = subprocess.run([sys.executable, str(ROOT / "scripts" / "jinja_spans.py"), "--count"],
+                         capture_output=True, text=True, check=False)
+    count = len(spans.too_long())
+    assert run.stdout.strip() == f"{count} Jinja expressions over 3 lines or 300 characters"
+    assert run.returncode == (1 if count else 0)
