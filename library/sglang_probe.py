@@ -129,13 +129,12 @@ summary:
 """
 
 import json
-import socket
 import time
 
-from http.client import HTTPConnection, HTTPSConnection, HTTPException
-from urllib.parse import urlsplit
+from http.client import HTTPException
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.sglang_http import Base, HTTPURLError, request_body, snippet as _snippet
 
 WRONG_KEYS = ("sglang-probe-wrong-key", "sglang-probe-other-wrong-key")
 
@@ -148,47 +147,27 @@ def _ms(start, end):
     return round((end - start) * 1000.0, 1)
 
 
-def _snippet(raw, limit=300):
-    text = " ".join(raw.decode("utf-8", "replace").split())
-    return text[:limit] + ("..." if len(text) > limit else "")
-
-
 def _http_error(label, status, raw, hint=""):
     return ProbeError("%s: HTTP %d%s%s" % (label, status, ": " + _snippet(raw) if raw else "", hint))
 
 
-def _why(exc, timeout, host):
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, socket.timeout):
-        return "timed out after %d s" % timeout
-    if isinstance(exc, socket.gaierror):
-        return "cannot resolve host %s" % host
-    return "%s: %s" % (type(exc).__name__, exc) if str(exc) else type(exc).__name__
-
-
 class Prober:
     def __init__(self, url, api_key, timeout):
-        self.parts = urlsplit(url)
-        if self.parts.scheme not in ("http", "https") or not self.parts.hostname:
-            raise ProbeError("invalid url %r (expected http://host:port)" % url)
-        self.url, self.prefix = url, self.parts.path.rstrip("/")
+        try:
+            self.base = Base(url)
+        except HTTPURLError as exc:
+            raise ProbeError("invalid %s" % exc)
+        self.url, self.prefix = url, self.base.prefix
         self.api_key, self.timeout, self.checks = api_key, timeout, []
 
     def _error(self, label, exc, what=""):
-        why = _why(exc, self.timeout, self.parts.hostname)
-        return ProbeError("%s: %s%s (%s)" % (label, what, why, self.url))
+        return ProbeError("%s: %s%s (%s)" % (label, what, self.base.why(exc, self.timeout), self.url))
 
     def open(self, method, path, label, body=None, key=None):
         """Send one request; returns (connection, response, start time, headers time, label)."""
         label = "%s %s%s%s" % (method, self.prefix, path, label)
-        cls = HTTPSConnection if self.parts.scheme == "https" else HTTPConnection
-        conn = cls(self.parts.hostname, self.parts.port, timeout=self.timeout)
-        key = self.api_key if key is None else key
-        headers = {"Authorization": "Bearer " + key} if key else {}  # never echoed
-        if body is not None:
-            body = json.dumps(body).encode("utf-8")
-            headers["Content-Type"] = "application/json"
+        conn = self.base.connect(self.timeout)
+        headers, body = request_body(self.api_key if key is None else key, body)
         start = time.monotonic()
         try:
             conn.request(method, self.prefix + path, body=body, headers=headers)

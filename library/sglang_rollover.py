@@ -203,34 +203,19 @@ summary:
 """
 
 import json
-import socket
 import time
 
-from http.client import HTTPConnection, HTTPSConnection, HTTPException
-from urllib.parse import quote, urlsplit
+from http.client import HTTPException
+from urllib.parse import quote
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.sglang_http import Base, HTTPURLError, request_body, snippet as _snippet
 
 GAUGES = ("sglang:num_running_reqs", "sglang:num_queue_reqs")
 
 
 class RolloverError(Exception):
     """A step failed; the message is complete except for the instance prefix."""
-
-
-def _snippet(raw, limit=300):
-    text = " ".join(raw.decode("utf-8", "replace").split())
-    return text[:limit] + ("..." if len(text) > limit else "")
-
-
-def _why(exc, timeout, host):
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, socket.timeout):
-        return "timed out after %g s" % timeout
-    if isinstance(exc, socket.gaierror):
-        return "cannot resolve host %s" % host
-    return "%s: %s" % (type(exc).__name__, exc) if str(exc) else type(exc).__name__
 
 
 def _norm(url):
@@ -245,21 +230,17 @@ class Endpoint:
     """One HTTP base URL (the router) or one full URL (health, metrics)."""
 
     def __init__(self, what, url, timeout, api_key=""):
-        self.parts = urlsplit(url)
-        if self.parts.scheme not in ("http", "https") or not self.parts.hostname:
-            raise RolloverError("invalid %s url %r (expected http://host:port...)" % (what, url))
+        try:
+            self.base = Base(url)
+        except HTTPURLError as exc:
+            raise RolloverError("invalid %s %s" % (what, exc))
         self.what, self.url, self.timeout, self.api_key = what, url, timeout, api_key
-        self.prefix = self.parts.path.rstrip("/")
+        self.parts, self.prefix = self.base.parts, self.base.prefix
 
     def request(self, method, path="", body=None, timeout=None):
         """Returns (status, raw body); raises OSError/HTTPException without a response."""
-        timeout = self.timeout if timeout is None else timeout
-        cls = HTTPSConnection if self.parts.scheme == "https" else HTTPConnection
-        conn = cls(self.parts.hostname, self.parts.port, timeout=timeout)
-        headers = {"Authorization": "Bearer " + self.api_key} if self.api_key else {}  # never echoed
-        if body is not None:
-            body = json.dumps(body).encode("utf-8")
-            headers["Content-Type"] = "application/json"
+        conn = self.base.connect(self.timeout if timeout is None else timeout)
+        headers, body = request_body(self.api_key, body)
         target = (self.prefix + path) if path else (self.parts.path or "/")
         if not path and self.parts.query:
             target += "?" + self.parts.query
@@ -271,7 +252,7 @@ class Endpoint:
             conn.close()
 
     def why(self, exc, timeout=None):
-        return _why(exc, self.timeout if timeout is None else timeout, self.parts.hostname)
+        return self.base.why(exc, self.timeout if timeout is None else timeout)
 
 
 class Router(Endpoint):

@@ -52,14 +52,34 @@ def sim_env(extra=None):
     return env
 
 
+MODULE_UTILS = REPO / "module_utils"
+# `python module.py args.json`, with the project's module_utils importable as ansible.module_utils.* (as Ansible
+# packs them into the module it sends).
+_RUN_MODULE = ("import runpy, sys, ansible.module_utils as m; m.__path__.append(sys.argv[1]); "
+               "sys.argv = sys.argv[2:]; runpy.run_path(sys.argv[0], run_name='__main__')")
+
+
+def load_module(path, name):
+    """Import a module file of library/ into this process, the project's module_utils importable."""
+    import importlib.util
+
+    import ansible.module_utils
+    if str(MODULE_UTILS) not in ansible.module_utils.__path__:
+        ansible.module_utils.__path__.append(str(MODULE_UTILS))
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def run_ansible_module(path, args, tmp_path, check_mode=False, timeout=90):
-    """Run an Ansible module file as Ansible does (`python module.py args.json`); returns
-    (result dict, raw stdout + stderr). The exit code must agree with the result's `failed`."""
+    """Run an Ansible module file as Ansible does (`python module.py args.json`, the project's module_utils
+    importable); returns (result dict, raw stdout + stderr). The exit code must agree with the result's `failed`."""
     args = dict(args, **({"_ansible_check_mode": True} if check_mode else {}))
     argfile = tmp_path / ("args-%d.json" % time.monotonic_ns())
     argfile.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
-    proc = subprocess.run([sys.executable, str(path), str(argfile)], cwd=str(REPO),
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run([sys.executable, "-c", _RUN_MODULE, str(MODULE_UTILS), str(path), str(argfile)],
+                          cwd=str(REPO), capture_output=True, text=True, timeout=timeout)
     argfile.unlink()
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     assert lines, "no JSON from the module (rc=%d): %s %s" % (proc.returncode, proc.stdout, proc.stderr)

@@ -8,7 +8,6 @@ new one on the same port in its own session. Every pid it starts is recorded in 
 process group at teardown.
 """
 
-import importlib.util
 import json
 import os
 import signal
@@ -28,6 +27,7 @@ from sglang_sim_helpers import (  # noqa: E402
     SIM_PYTHON,
     SimServer,
     free_port,
+    load_module,
     metric_value,
     run_ansible_module,
     sim_env,
@@ -299,9 +299,7 @@ def test_bad_arguments_fail_before_doing_anything(tmp_path, params, needle):
 
 
 def test_metric_sum_adds_every_sample_of_the_gauges():
-    spec = importlib.util.spec_from_file_location("sglang_rollover_under_test", MODULE)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_module(MODULE, "sglang_rollover_under_test")
     text = "\n".join([
         "# HELP sglang:num_running_reqs The number of running requests.",
         "# TYPE sglang:num_running_reqs gauge",

@@ -33,7 +33,7 @@ def run_playbook(playbook="sglang.yml", *args, extra=None, timeout=900):
     if extra is not None:
         cmd += ["-e", json.dumps(extra)]
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_PIPELINING="True",
-               ANSIBLE_ROLES_PATH=str(REPO / "roles"), ANSIBLE_LIBRARY=str(REPO / "library"),
+               ANSIBLE_ROLES_PATH=str(REPO / "roles"), ANSIBLE_LIBRARY=str(REPO / "library"), ANSIBLE_MODULE_UTILS=str(REPO / "module_utils"),
                ANSIBLE_FILTER_PLUGINS=str(REPO / "plugins" / "filter"),
                # Facts cached per scenario: another scenario's host of the same name has another address.
                ANSIBLE_CACHE_PLUGIN_CONNECTION=os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "facts"))
