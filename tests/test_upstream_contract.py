@@ -21,6 +21,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import upstream as up  # noqa: E402
@@ -340,11 +341,12 @@ def test_server_info_fields_are_upstreams(tmp_path_factory):
 # ----------------------------------------------------------------------------- (f) router flags
 
 def role_router_flags():
-    """The flags roles/sglang_router puts on the router's command line (read, not rendered)."""
+    """The flags roles/sglang_router puts on the router's command line (read, not rendered): the keys of
+    sglang_router_args (given to sglang_server_argv) and the flags spelled in the unit and the launcher."""
     unit = (up.REPO / "roles/sglang_router/templates/sglang-router.service.j2").read_text()
     launcher = (up.REPO / "roles/sglang_router/vars/main.yml").read_text()
-    keys = re.findall(r"'(\w+)': sglang_router_", unit)  # the dict given to sglang_server_argv
-    assert keys, "no router args found in the unit template"
+    keys = list(yaml.safe_load(launcher)["sglang_router_args"])
+    assert keys, "no router args found in roles/sglang_router/vars/main.yml"
     return {"--" + k.replace("_", "-") for k in keys} | set(re.findall(r"(--[a-z-]+)[\s']", unit + launcher))
 
 
