@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Generate docs/variables.md from every role's meta/argument_specs.yml.
+"""Generate docs/variables.md from every role's meta/argument_specs.yml and defaults/main.yml.
 
 argument_specs.yml is what Ansible validates the inputs against, so documenting from it keeps
-the reference and the checks in one place. `--check` makes a stale document fail the tests.
+the reference and the checks in one place; a default comes from defaults/main.yml, the value Ansible
+applies (the spec may repeat it: tests/test_variables_doc.py holds the two equal). `--check` makes a
+stale document fail the tests.
 
     python3 scripts/role_variables_doc.py            # write docs/variables.md
     python3 scripts/role_variables_doc.py --check    # exit 1 when docs/variables.md is out of date
@@ -22,10 +24,10 @@ MAX_DEFAULT = 72
 
 HEADER = f"""# Role variables
 
-Generated file, do not edit: it is written from each role's `meta/argument_specs.yml` by
-`{COMMAND}`, and `{COMMAND} --check` fails when it is out of date.
-Defaults are the ones the argument specs declare, as JSON; `—` means none is declared there
-(the role's `defaults/main.yml` may compute one at run time, as the description says).
+Generated file, do not edit: it is written from each role's `meta/argument_specs.yml` and
+`defaults/main.yml` by `{COMMAND}`, and `{COMMAND} --check` fails when it is out of date.
+Defaults are the roles' `defaults/main.yml` values, as JSON; `—` means none, or one computed at run
+time from other variables, as the description says.
 """
 
 
@@ -39,10 +41,17 @@ def one_line(text, code=False):
     return text.replace("|", "\\|")
 
 
-def render_default(spec):
-    if "default" not in spec:
+def default_of(name, spec, defaults):
+    """(True, value) of an option's default: defaults/main.yml's literal value, else the spec's; (False, None) when
+    there is none, or it is computed at run time (a template)."""
+    if name in defaults and "{{" not in json.dumps(defaults[name], default=str):
+        return True, defaults[name]
+    return ("default" in spec and name not in defaults), spec.get("default")
+
+
+def render_default(found, value):
+    if not found:
         return "—"
-    value = spec["default"]
     text = json.dumps(value, ensure_ascii=False, default=str)  # YAML dates etc. as text
     if isinstance(value, (list, dict)) and len(text) > MAX_DEFAULT:
         cut = text[:MAX_DEFAULT]
@@ -58,7 +67,7 @@ def render_type(spec):
     return f"{kind} of {spec['elements']}" if kind == "list" and "elements" in spec else kind
 
 
-def rows(options, prefix=""):
+def rows(options, defaults, prefix=""):
     """Table rows, sorted by name; nested options of dicts and list items as `parent[].key` rows."""
     for name in sorted(options):
         spec = options[name] or {}
@@ -69,30 +78,31 @@ def rows(options, prefix=""):
         if spec.get("no_log"):
             desc += " *(no_log)*"
         required = "yes" if spec.get("required") else "no"
-        yield f"| `{full}` | {render_type(spec)} | {required} | {render_default(spec)} | {desc.strip()} |"
+        found, value = default_of(name, spec, defaults if not prefix else {})
+        yield f"| `{full}` | {render_type(spec)} | {required} | {render_default(found, value)} | {desc.strip()} |"
         if spec.get("options"):
-            yield from rows(spec["options"], full + ("[]." if spec.get("type") == "list" else "."))
+            yield from rows(spec["options"], {}, full + ("[]." if spec.get("type") == "list" else "."))
 
 
-def table(options):
+def table(options, defaults):
     head = ["| Variable | Type | Required | Default | Description |", "| --- | --- | --- | --- | --- |"]
-    return "\n".join(head + list(rows(options))) + "\n"
+    return "\n".join(head + list(rows(options, defaults))) + "\n"
 
 
-def role_section(role, specs):
+def role_section(role, specs, defaults):
     main = specs.get("main") or {}
     main_options = main.get("options") or {}
     out = [f"## {role}\n"]
     for key in ("short_description", "description"):
         if main.get(key):
             out.append(one_line(main[key]) + "\n")
-    out.append(table(main_options) if main_options else "No variables.\n")
+    out.append(table(main_options, defaults) if main_options else "No variables.\n")
     same = []
     for entry in sorted(e for e in specs if e != "main"):
         options = specs[entry].get("options") or {}
         extra = {k: v for k, v in options.items() if k not in main_options}
         if extra:  # an entry point with inputs of its own gets a table of just those
-            out.append(f"Entry point `{entry}` also takes:\n\n" + table(extra))
+            out.append(f"Entry point `{entry}` also takes:\n\n" + table(extra, defaults))
         else:
             same.append(f"`{entry}`")
     if same:
@@ -104,7 +114,9 @@ def generate(roles_dir):
     sections = []
     for spec_file in sorted(Path(roles_dir).glob("*/meta/argument_specs.yml")):
         specs = yaml.safe_load(spec_file.read_text())["argument_specs"]
-        sections.append(role_section(spec_file.parent.parent.name, specs))
+        defaults_file = spec_file.parent.parent / "defaults" / "main.yml"
+        defaults = (yaml.safe_load(defaults_file.read_text()) if defaults_file.is_file() else None) or {}
+        sections.append(role_section(spec_file.parent.parent.name, specs, defaults))
     return "\n".join([HEADER] + sections)
 
 

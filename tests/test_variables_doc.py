@@ -28,12 +28,18 @@ def test_committed_document_is_current():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_check_fails_when_a_spec_gains_a_variable(tmp_path):
+def copy_roles(tmp_path):
+    """The roles' specs and defaults files, in a copy of roles/ (what the document is written from)."""
     roles = tmp_path / "roles"
-    for spec in sorted(ROOT.glob("roles/*/meta/argument_specs.yml")):
-        dest = roles / spec.relative_to(ROOT / "roles")
-        dest.parent.mkdir(parents=True)
-        shutil.copy(spec, dest)
+    for source in sorted([*ROOT.glob("roles/*/meta/argument_specs.yml"), *ROOT.glob("roles/*/defaults/main.yml")]):
+        dest = roles / source.relative_to(ROOT / "roles")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, dest)
+    return roles
+
+
+def test_check_fails_when_a_spec_gains_a_variable(tmp_path):
+    roles = copy_roles(tmp_path)
     # The unchanged copy passes, so the failure below comes from the added variable alone.
     assert run_script("--check", "--roles-dir", str(roles)).returncode == 0
 
@@ -117,3 +123,17 @@ def test_the_agreement_check_notices_a_changed_default(tmp_path):
     assert any("main: sglang_verify_max_tokens is 100 in the spec and 64 in defaults/main.yml" in p for p in found), found
     assert any("main: sglang_verify_unset has a spec default 'x' but no value in defaults/main.yml" in p
                for p in found), found
+
+
+def test_a_new_default_sglang_flag_is_one_edit_in_defaults_and_the_generated_docs(tmp_path):
+    roles = copy_roles(tmp_path)
+    defaults = roles / "sglang_server" / "defaults" / "main.yml"
+    edited = defaults.read_text().replace("sglang_server_default_args:\n", "sglang_server_default_args:\n  log_level: info\n")
+    assert edited != defaults.read_text()
+    defaults.write_text(edited)  # the one edit by hand
+    assert disagreements(roles / "sglang_server") == []
+    assert run_script("--check", "--roles-dir", str(roles)).returncode == 1  # the docs now say too little
+    out = tmp_path / "variables.md"
+    assert run_script("--roles-dir", str(roles), "--output", str(out)).returncode == 0
+    row = next(line for line in out.read_text().splitlines() if line.startswith("| `sglang_server_default_args` |"))
+    assert '`{"log_level": "info", "host": "0.0.0.0", "port": 30000, ' in row, row
