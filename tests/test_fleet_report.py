@@ -1,4 +1,4 @@
-"""Tests of scripts/fleet_report.py: the fleet bench report and its regression gate.
+"""Tests of roles/sglang_bench/files/fleet_report.py: the fleet bench report and its regression gate.
 
 Fixture lines are literal `sglang.bench_serving --output-file` lines. Their key sets are the
 `result = {...}` dicts of real SGLang versions (sgl-project/sglang history); the numbers are
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "scripts" / "fleet_report.py"
+SCRIPT = ROOT / "roles" / "sglang_bench" / "files" / "fleet_report.py"
 SPEC = importlib.util.spec_from_file_location("fleet_report", SCRIPT)
 fr = importlib.util.module_from_spec(SPEC)
 SPEC.loader.exec_module(fr)
@@ -396,7 +396,7 @@ def test_the_cli_as_the_ansible_role_calls_it(tmp_path):
     sim = dict(NEW_05X, simulated=True)
     base = make_run(reports, "20261129T230000Z", {h: [sim] for h in HOSTS}, metas={
         h: dict(META, host=h) for h in HOSTS})
-    cmd = [sys.executable, "scripts/fleet_report.py"]
+    cmd = [sys.executable, "roles/sglang_bench/files/fleet_report.py"]
     first = subprocess.run(cmd + [str(base), "--baseline", "previous"], cwd=ROOT,
                            capture_output=True, text=True, timeout=120)
     assert first.returncode == 0, first.stderr

@@ -36,7 +36,7 @@ _FILTER.loader.exec_module(_filter)
 ALIASES = _filter.PARALLEL_ALIASES
 
 SECRET = "contract-secret-key"
-# Sim-only keys of the bench JSONL line: they mark a simulated run (scripts/fleet_report.py).
+# Sim-only keys of the bench JSONL line: they mark a simulated run (roles/sglang_bench/files/fleet_report.py).
 SIM_MARKER_KEYS = {"simulated", "sim_version"}
 # The releases the sim speaks (SGLANG_SIM_UPSTREAM, sim/sglang_sim/sglang/__init__.py), each with its pinned package.
 RELEASES = {"0.5.3.post3": up.SGLANG_OLD, "0.5.23": up.SGLANG_NEW}
@@ -241,7 +241,7 @@ def test_bench_jsonl_keys_are_the_releases(bench_line):
 def test_fleet_report_reads_only_keys_upstream_writes(package, path):
     """Every metric the fleet report reads is in that version's line (total_throughput is derived
     for 0.5.3.post3, which has none)."""
-    sys.path.insert(0, str(up.REPO / "scripts"))
+    sys.path.insert(0, str(up.REPO / "roles" / "sglang_bench" / "files"))
     import fleet_report
 
     assert set(fleet_report.METRICS) - set(upstream_bench_keys(package, path)) <= {"total_throughput"}
