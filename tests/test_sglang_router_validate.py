@@ -1,0 +1,60 @@
+"""sglang_router's input checks (roles/sglang_router/tasks/validate.yml, run by the fleet preflight on the gateway)
+on this machine: one rule per item, each failure named; policy and log level are argument_specs choices."""
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+FAILED = re.compile(r"^(?:fatal|failed): \[gw\].*? => (\{.*\})$", re.M)
+
+
+def preflight(tmp_path, extra):
+    """Run the router's validate tasks on a gateway `gw` whose group `sparks` holds one planned worker; returns the
+    first failure's msg, or None."""
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"children": {
+        "gateway": {"hosts": {"gw": {"ansible_connection": "local"}}},
+        "sparks": {"hosts": {"w1": {"sglang_server_worker_urls": ["http://10.0.0.11:30000"]}}}}}}))
+    playbook = tmp_path / "validate.yml"
+    playbook.write_text(yaml.safe_dump([{"name": "router inputs", "hosts": "gateway", "gather_facts": False, "tasks": [
+        {"name": "Validate", "ansible.builtin.import_role": {"name": "sglang_router", "tasks_from": "validate"}}]}]))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_CACHE_PLUGIN="memory",
+               ANSIBLE_CALLBACK_RESULT_FORMAT="json", ANSIBLE_LOCAL_TEMP=str(tmp_path), ANSIBLE_NOCOLOR="1")
+    run = subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(inventory), str(playbook),
+                          "-e", json.dumps(extra)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
+                         check=False)
+    found = FAILED.search(run.stdout)
+    assert (run.returncode == 0) == (found is None), run.stdout[-3000:] + run.stderr[-3000:]
+    if not found:
+        return None
+    result = json.loads(found.group(1))
+    return " ".join(str(result.get("msg", "")).split())
+
+
+def test_valid_settings_pass(tmp_path):
+    assert preflight(tmp_path, {}) is None
+
+
+@pytest.mark.parametrize("extra,says", [
+    ({"sglang_router_port": 29000}, "gw: sglang_router_port and sglang_router_prometheus_port must be two different "
+                                   "ports in 1-65535 (got 29000, 29000)"),
+    ({"sglang_router_port": 70000}, "must be two different ports in 1-65535 (got 70000, 29000)"),
+    ({"sglang_router_venv": "venv"}, "gw: sglang_router_venv must be an absolute path"),
+    ({"sglang_router_worker_group": "nosuch"}, "gw: sglang_router_worker_group nosuch is not an inventory group"),
+    ({"sglang_router_policy": "fastest"}, "sglang_router_policy"),
+    ({"sglang_router_log_level": "loud"}, "sglang_router_log_level"),
+], ids=["same-ports", "port-too-big", "venv-relative", "unknown-group", "policy-choice", "log-level-choice"])
+def test_each_bad_setting_is_refused_naming_it(tmp_path, extra, says):
+    message = preflight(tmp_path, extra)
+    assert message is not None and says in message, message
+
+
+def test_two_bad_settings_are_both_named(tmp_path):
+    message = preflight(tmp_path, {"sglang_router_venv": "venv", "sglang_router_worker_group": "nosuch"})
+    assert message == ("gw: sglang_router_venv must be an absolute path; "
+                       "sglang_router_worker_group nosuch is not an inventory group"), message
