@@ -25,14 +25,22 @@ def _measure(text):
     return text.count("\n") + 1, len(" ".join(text.split()))
 
 
+def _condition(node, source):
+    """(line, text) of a bare condition as written; a block scalar's indicator line (`>-`, `|`) is not part of it."""
+    text, line = source[node.start_mark.index:node.end_mark.index], node.start_mark.line + 1
+    if node.style in (">", "|"):
+        text, line = text.split("\n", 1)[1] if "\n" in text else "", line + 1
+    return line, text.rstrip()
+
+
 def _conditions(node, source, found):
     """The bare conditions under node: (line, text) of each scalar under a condition key."""
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             if isinstance(key, yaml.ScalarNode) and key.value in CONDITIONS:
                 items = value.value if isinstance(value, yaml.SequenceNode) else [value]
-                found += [(item.start_mark.line + 1, source[item.start_mark.index:item.end_mark.index])
-                          for item in items if isinstance(item, yaml.ScalarNode) and "{{" not in item.value]
+                found += [_condition(item, source) for item in items
+                          if isinstance(item, yaml.ScalarNode) and "{{" not in item.value]
             else:
                 _conditions(value, source, found)
     elif isinstance(node, yaml.SequenceNode):

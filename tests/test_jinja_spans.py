@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SPEC = importlib.util.spec_from_file_location("jinja_spans", ROOT / "scripts" / "jinja_spans.py")
 spans = importlib.util.module_from_spec(SPEC)
 SPEC.loader.exec_module(spans)
-CEILING = 15
+CEILING = 10
 
 
 def test_the_project_has_no_more_long_expressions_than_its_ceiling():
@@ -20,13 +20,17 @@ def test_the_project_has_no_more_long_expressions_than_its_ceiling():
 
 
 def test_long_braces_and_long_bare_conditions_are_found_and_short_ones_are_not(tmp_path):
+    # A bare condition in a block scalar is its three lines, not the `>-` line before them.
     tasks = tmp_path / "roles" / "demo" / "tasks"
     tasks.mkdir(parents=True)
     (tasks / "main.yml").write_text(
         "- name: Short\n"
         "  ansible.builtin.debug:\n"
         "    msg: \"{{ a | b }}\"\n"
-        "  when: a is defined\n"
+        "  when: >-\n"
+        "    a is defined\n"
+        "    and b is defined\n"
+        "    and c is defined\n"
         "- name: Four lines\n"
         "  ansible.builtin.debug:\n"
         "    msg: >-\n"
@@ -42,7 +46,7 @@ def test_long_braces_and_long_bare_conditions_are_found_and_short_ones_are_not(t
     (tmp_path / "playbooks" / "site.yml").write_text("- hosts: all\n  tasks: []\n")
     found = spans.too_long(tmp_path)
     assert [(str(p), line, n) for p, line, n, _ in found] == [
-        ("roles/demo/tasks/main.yml", 8, 4), ("roles/demo/tasks/main.yml", 15, 1)], found
+        ("roles/demo/tasks/main.yml", 11, 4), ("roles/demo/tasks/main.yml", 18, 1)], found
     assert found[1][3] > spans.MAX_CHARS
 
 
