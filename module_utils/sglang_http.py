@@ -36,7 +36,7 @@ class Base:
         self.parts = urlsplit(url)
         if self.parts.scheme not in ("http", "https") or not self.parts.hostname:
             raise HTTPURLError("url %r (expected http://host:port)" % url)
-        self.url, self.prefix = url, self.parts.path.rstrip("/")
+        self.prefix = self.parts.path.rstrip("/")
 
     def connect(self, timeout):
         cls = HTTPSConnection if self.parts.scheme == "https" else HTTPConnection

@@ -63,8 +63,8 @@ def too_long(root=ROOT):
     """[(path, line, lines, chars)] of the expressions over either limit."""
     files = sorted(p for d in ("roles", "playbooks") for p in (root / d).rglob("*")
                    if p.is_file() and p.suffix in (".yml", ".yaml", ".j2"))
-    return [(path.relative_to(root), line, *_measure(text)) for path in files for line, text in expressions(path)
-            if _measure(text)[0] > MAX_LINES or _measure(text)[1] > MAX_CHARS]
+    measured = [(path.relative_to(root), line, *_measure(text)) for path in files for line, text in expressions(path)]
+    return [found for found in measured if found[2] > MAX_LINES or found[3] > MAX_CHARS]
 
 
 def main(argv):
