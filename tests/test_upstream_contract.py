@@ -247,6 +247,30 @@ def test_fleet_report_reads_only_keys_upstream_writes(package, path):
     assert set(fleet_report.METRICS) - set(upstream_bench_keys(package, path)) <= {"total_throughput"}
 
 
+def role_bench_flags():
+    """The bench_serving flags roles/sglang_bench sends (read, not rendered): the keys of sglang_bench_flags in
+    tasks/run.yml and of every default profile, as options."""
+    tasks = yaml.safe_load((up.REPO / "roles/sglang_bench/tasks/run.yml").read_text())
+    flags = next(t["vars"]["sglang_bench_flags"] for t in tasks if t.get("name") == "Run bench_serving")
+    profiles = yaml.safe_load((up.REPO / "roles/sglang_bench/defaults/main.yml").read_text())["sglang_bench_profiles"]
+    keys = set(flags) | {key for profile in profiles.values() for key in profile}
+    return {"--" + key.replace("_", "-") for key in keys}
+
+
+@pytest.mark.parametrize("package, path", [
+    (up.SGLANG_OLD, "sglang/bench_serving.py"),
+    (up.SGLANG_NEW, "sglang/benchmark/serving.py"),
+])
+def test_bench_flags_the_role_sends_are_bench_serving_options(package, path):
+    """--base-url among them: the role reaches an instance at sglang_server_local_url through it."""
+    sent = role_bench_flags()
+    assert "--base-url" in sent and "--max-concurrency" in sent, sent
+    real = up.argparse_options(up.tree(package, path))
+    sim = up.argparse_options(ast.parse((SIM_DIR / "sglang_sim" / "sglang" / "bench_serving.py").read_text()))
+    assert sent - set(real) == set(), (package, sent - set(real))
+    assert sent - set(sim) == set(), ("sim", sent - set(sim))
+
+
 def test_0_5_23_bench_serving_is_a_shim_of_sglang_benchmark_serving():
     shim = up.source(up.SGLANG_NEW, "sglang/bench_serving.py")
     assert "from sglang.benchmark.serving import cli_main" in shim and "cli_main()" in shim
