@@ -184,6 +184,10 @@ sed -i '/^model_cache_token:/d' "$INVENTORY/group_vars/sparks/sim.yml"
     # The demo had converged the fleet: the README's runs (the whole job again, check mode, one
     # stage, one box) change nothing.
     assert all(c == "0" for _, c, _, _ in recaps), recaps
+    # Warnings the operator would see on every run: a task name that cannot be rendered, a play pattern
+    # that matches nothing.
+    warned = [line for line in (out + p.stderr).splitlines() if "template error" in line or "host pattern" in line]
+    assert not warned, warned[:5]
     runs = out.count("PLAY RECAP")
     assert runs == 6, f"{runs} playbook runs, expected preflight, sglang, check, tags, deploy check, deploy"
     # The whole job again (run 2) and its check mode (run 3) cover every host of the fleet: the suite's check-mode
