@@ -67,4 +67,15 @@ def test_bad_profiles_are_refused_naming_the_variable(profiles, names, message):
 
 
 def test_the_filter_is_registered():
-    assert plugin.FilterModule().filters() == {"sglang_bench_runs": runs}
+    assert plugin.FilterModule().filters() == {"sglang_bench_runs": runs, "sglang_bench_host_meta": plugin.sglang_bench_host_meta}
+
+
+def test_host_meta_pairs_each_instance_with_its_container_and_lists_each_image_once():
+    inspects = [{"stdout": '{"image": "img@sha256:a", "cmd": ["--port", "30000"]}'},
+                {"stdout": '{"image": "img@sha256:a", "cmd": ["--port", "30001"]}'}]
+    meta = plugin.sglang_bench_host_meta(inspects, "spark-1", [{"name": "main"}, {"name": "second"}],
+                                         [{"repo": "org/M", "revision": "abc"}])
+    assert meta == {"host": "spark-1", "image": "img@sha256:a", "model_revisions": {"org/M": "abc"},
+                    "instances": {"main": {"image": "img@sha256:a", "cmd": ["--port", "30000"]},
+                                  "second": {"image": "img@sha256:a", "cmd": ["--port", "30001"]}}}
+    assert plugin.sglang_bench_host_meta([], "spark-2", [], [])["image"] == ""

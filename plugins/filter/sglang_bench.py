@@ -2,6 +2,8 @@
 
 A profile is a dict of `sglang.bench_serving` flags; its max_concurrency may be a list (a sweep).
 The flags the role sets itself are refused here, so a profile cannot point a run elsewhere."""
+import json
+
 from ansible.errors import AnsibleFilterError
 
 DATASETS = ("sharegpt", "random", "random-ids", "generated-shared-prefix")
@@ -49,6 +51,18 @@ def sglang_bench_runs(profiles, names):
     return runs
 
 
+def sglang_bench_host_meta(inspect_results, host, targets, models):
+    """meta.json of one host: what ran (each instance's container, read by the role's inspect task) and the
+    models' revisions. The inspect results are in the order of the targets."""
+    containers = [json.loads(r["stdout"]) for r in inspect_results]
+    return {
+        "host": host,
+        "image": " ".join(dict.fromkeys(c["image"] for c in containers)),
+        "model_revisions": {m["repo"]: m["revision"] for m in models},
+        "instances": {t["name"]: c for t, c in zip(targets, containers)},
+    }
+
+
 class FilterModule:
     def filters(self):
-        return {"sglang_bench_runs": sglang_bench_runs}
+        return {"sglang_bench_runs": sglang_bench_runs, "sglang_bench_host_meta": sglang_bench_host_meta}
