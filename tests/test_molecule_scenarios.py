@@ -1,6 +1,6 @@
 """The molecule scenarios can run side by side (make test runs them at once): every container and network of
 a scenario carries the scenario's name, no two scenarios share one, and the tests take their hosts from the
-scenario's inventory instead of naming them."""
+scenario's inventory instead of naming them; every host is built as the shared config builds it."""
 import re
 from pathlib import Path
 
@@ -48,3 +48,21 @@ def test_the_tests_name_no_host_of_their_own(scenario):
     for path in sorted((REPO / "molecule" / scenario / "tests").glob("*.py")):
         found = literal.findall(path.read_text())
         assert not found, f"{path.relative_to(REPO)} names hosts: {found}"
+
+
+# What makes a host the shared config's sim Spark (systemd, the inner dockerd's capabilities and mounts) or its
+# sim-infra; a scenario with more hosts restates them (molecule replaces a list, YAML anchors stay in their file),
+# and this keeps every copy equal to the shared one. Only the name, the groups and the network may differ.
+OWN_KEYS = {"name", "groups", "networks", "docker_networks"}
+
+
+def shape(platform):
+    return {k: v for k, v in platform.items() if k not in OWN_KEYS}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_every_host_is_built_as_the_shared_config_builds_it(scenario):
+    spark, infra = (shape(p) for p in SHARED["platforms"])
+    for platform in platforms(scenario):
+        wanted = infra if "sim_infra" in platform["groups"] else spark
+        assert shape(platform) == wanted, (scenario, platform["name"])
