@@ -4,6 +4,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,8 @@ def preflight(tmp_path, extra):
     first failure's msg, or None."""
     inventory = tmp_path / "hosts.yml"
     inventory.write_text(yaml.safe_dump({"all": {"children": {
-        "gateway": {"hosts": {"gw": {"ansible_connection": "local"}}},
+        "gateway": {"hosts": {"gw": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+                                     "sglang_router_venv": str(tmp_path / "router-venv")}}},
         "sparks": {"hosts": {"w1": {"sglang_server_worker_urls": ["http://10.0.0.11:30000"]}}}}}}))
     playbook = tmp_path / "validate.yml"
     playbook.write_text(yaml.safe_dump([{"name": "router inputs", "hosts": "gateway", "gather_facts": False, "tasks": [
@@ -58,3 +60,29 @@ def test_two_bad_settings_are_both_named(tmp_path):
     message = preflight(tmp_path, {"sglang_router_venv": "venv", "sglang_router_worker_group": "nosuch"})
     assert message == ("gw: sglang_router_venv must be an absolute path; "
                        "sglang_router_worker_group nosuch is not an inventory group"), message
+
+
+def test_a_venv_path_that_holds_something_else_is_refused_and_left_as_it_is(tmp_path):
+    # As sglang_router_venv: /opt would be: a directory the role did not make, which python_venv would have removed.
+    other = tmp_path / "opt"
+    (other / "someone-elses").mkdir(parents=True)
+    message = preflight(tmp_path, {"sglang_router_venv": str(other)})
+    assert message == (f"gw: sglang_router_venv: {other} exists and is not a venv; the role makes the venv in a path "
+                       "of its own and removes nothing it did not make"), message
+    assert [p.name for p in other.iterdir()] == ["someone-elses"]
+
+
+def test_a_broken_venv_the_role_did_not_mark_is_not_removed(tmp_path):
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (venv / "bin" / "python").symlink_to("/usr/bin/python3.gone")
+    message = preflight(tmp_path, {"sglang_router_venv": str(venv)})
+    assert message == (f"gw: sglang_router_venv: {venv} is a venv this project did not make, and its Python is gone; "
+                       "the role does not remove it: remove it yourself or choose another path"), message
+    assert (venv / "pyvenv.cfg").is_file()
+
+
+def test_a_control_character_in_the_venv_path_is_refused(tmp_path):
+    message = preflight(tmp_path, {"sglang_router_venv": "/opt/router\nExecStartPre=/bin/sh"})
+    assert message == 'gw: sglang_router_venv must not hold a control character ("/opt/router\\nExecStartPre=/bin/sh")', message
