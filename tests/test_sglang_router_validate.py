@@ -50,7 +50,12 @@ def test_valid_settings_pass(tmp_path):
     ({"sglang_router_worker_group": "nosuch"}, "gw: sglang_router_worker_group nosuch is not an inventory group"),
     ({"sglang_router_policy": "fastest"}, "sglang_router_policy"),
     ({"sglang_router_log_level": "loud"}, "sglang_router_log_level"),
-], ids=["same-ports", "port-too-big", "venv-relative", "unknown-group", "policy-choice", "log-level-choice"])
+    ({"sglang_router_config_dir": "/etc"}, "gw: sglang_router_config_dir: /etc is a system directory; the role sets its "
+                                           "owner and mode and may remove it, so give it a directory of its own"),
+    ({"sglang_router_config_dir": "/etc/sglang-router\nExecStartPre=/bin/sh"},
+     'gw: sglang_router_config_dir must not hold a control character ("/etc/sglang-router\\nExecStartPre=/bin/sh")'),
+], ids=["same-ports", "port-too-big", "venv-relative", "unknown-group", "policy-choice", "log-level-choice",
+        "config-dir-system", "config-dir-newline"])
 def test_each_bad_setting_is_refused_naming_it(tmp_path, extra, says):
     message = preflight(tmp_path, extra)
     assert message is not None and says in message, message
