@@ -16,7 +16,7 @@ SYSTEM_ETC = ("apt", "cdi", "default", "docker", "network", "nvidia-container-ru
 def system_directory(path):
     """True for /, a top-level directory, one directly under SYSTEM_PARENTS, or a system one under /etc."""
     parent, name = posixpath.split(path)
-    return parent == "/" or name == "" or parent in SYSTEM_PARENTS or (parent == "/etc" and name in SYSTEM_ETC)
+    return parent == "/" or parent in SYSTEM_PARENTS or (parent == "/etc" and name in SYSTEM_ETC)
 
 
 def owned_path_problems(paths):
