@@ -1,6 +1,7 @@
 """The molecule scenarios can run side by side (make test runs them at once): every container and network of
 a scenario carries the scenario's name, no two scenarios share one, and the tests take their hosts from the
 scenario's inventory instead of naming them; every host is built as the shared config builds it."""
+import ipaddress
 import re
 from pathlib import Path
 
@@ -66,3 +67,32 @@ def test_every_host_is_built_as_the_shared_config_builds_it(scenario):
     for platform in platforms(scenario):
         wanted = infra if "sim_infra" in platform["groups"] else spark
         assert shape(platform) == wanted, (scenario, platform["name"])
+
+
+def host_vars(scenario):
+    own = yaml.safe_load((REPO / "molecule" / scenario / "molecule.yml").read_text())
+    return own["provisioner"]["inventory"].get("host_vars") or {}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_sparks_and_gateways_are_reached_over_ssh_at_their_fixed_address(scenario):
+    """Each Spark and gateway is reached over SSH at the address its container gets; sim-infra keeps the docker
+    connection. The addresses come from the scenario's own subnet, outside the range Docker hands out itself."""
+    found = host_vars(scenario)
+    for platform in platforms(scenario):
+        (network,) = platform["networks"]
+        if "sim_infra" in platform["groups"]:
+            assert "ipv4_address" not in network and platform["name"] not in found, platform["name"]
+            continue
+        (ipam,) = next(n for p in platforms(scenario) for n in p.get("docker_networks", []))["ipam_config"]
+        address = ipaddress.ip_address(network["ipv4_address"])
+        assert address in ipaddress.ip_network(ipam["subnet"]) and address not in ipaddress.ip_network(ipam["iprange"])
+        assert found[platform["name"]]["ansible_connection"] == "ssh", platform["name"]
+        assert found[platform["name"]]["ansible_host"] == network["ipv4_address"], platform["name"]
+
+
+def test_no_two_scenarios_share_a_subnet_nor_the_demos():
+    subnets = {s: {n["ipam_config"][0]["subnet"] for p in platforms(s) for n in p.get("docker_networks", [])} for s in SCENARIOS}
+    demo = yaml.safe_load((REPO / "inventory" / "sim" / "group_vars" / "all" / "sim.yml").read_text())["sim_network_subnet"]
+    assert all(len(found) == 1 for found in subnets.values()), subnets
+    assert len({demo, *(found.pop() for found in subnets.values())}) == len(SCENARIOS) + 1, subnets
