@@ -21,6 +21,13 @@ def hosts(group):
     return found
 
 
+def address(host):
+    """The address the scenario reaches a host at (its ansible_host in molecule's host_vars), as the roles read it."""
+    host_vars = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent / "host_vars" / host
+    found = yaml.safe_load(host_vars.read_text()) if host_vars.is_file() else None
+    return (found or {}).get("ansible_host", host)
+
+
 def hub_bytes():
     """The bytes the scenario's test hub (on its sim-infra host) has served so far."""
     out = subprocess.run(["docker", "exec", hosts("sim_infra")[0], "curl", "-fsS", "http://127.0.0.1:8081/_sim/stats"],

@@ -121,7 +121,7 @@ def test_no_secret_in_output_unit_inspect_or_world_readable_files(host, secret_r
                                   for what, c in counts.items()) + f" -> {report}")
     # Counts of a run that failed early, or not at -vvv, would prove nothing.
     assert result.returncode == 0 and playbook_run.recap(out)[HOST]["failed"] == 0, out[-3000:]
-    assert f"<{HOST}> EXEC" in out, "not a -vvv run"
+    assert f"<{playbook_run.address(HOST)}> ESTABLISH" in out, "not a -vvv run"
     assert all(v == 0 for c in counts.values() for v in c.values()), (counts, leaked)
 
 

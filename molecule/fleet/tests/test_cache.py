@@ -115,7 +115,7 @@ def test_the_mirror_is_a_pull_through_cache_on_the_named_host():
     assert "remoteurl: http://sim-infra:5000" in mirror.file("/etc/docker/registry/config.yml").content_string
     for h in hosts():
         daemon = json.loads(h.file("/etc/docker/daemon.json").content_string)
-        assert daemon["registry-mirrors"] == [f"http://{SPARKS[0]}:5001"]
+        assert daemon["registry-mirrors"] == [f"http://{playbook_run.address(SPARKS[0])}:5001"]   # its ansible_host
         assert daemon["runtimes"]["nvidia"]["path"] == "nvidia-container-runtime"   # the toolkit's entry kept
 
 
