@@ -1,9 +1,12 @@
-"""ansible-playbook against the scenario's converged host: check mode reports no change; a venv
-whose Python is gone is rebuilt, and NVIDIA's own toolkit source added since is used instead of the
+"""ansible-playbook against the scenario's converged host: check mode reports no change, and a venv that
+holds its pins is neither pushed the wheelhouse nor pip-installed; a venv whose Python is gone is rebuilt, and NVIDIA's own toolkit source added since is used instead of the
 role's. (The last test changes the host and converges it again.)
 Bad inputs: test_bad_inputs.py."""
+import re
 import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO / "molecule" / "shared"))
@@ -21,11 +24,24 @@ def recap(output):
     return playbook_run.recap(output)[playbook_run.hosts("sparks")[0]]
 
 
-def test_check_mode_on_converged_host_reports_no_change():
+@pytest.fixture(scope="module")
+def check_run():
     result = run_playbook("--check", "--diff")
-    out = result.stdout + result.stderr
+    return result, result.stdout + result.stderr
+
+
+def test_check_mode_on_converged_host_reports_no_change(check_run):
+    result, out = check_run
     assert result.returncode == 0, out[-3000:]
     assert recap(out)["changed"] == 0, out[-3000:]
+
+
+@pytest.mark.parametrize("task", ["python_venv : Wheelhouse", "python_venv : Install the pinned packages"])
+def test_a_venv_that_holds_its_pins_gets_no_wheelhouse_and_no_pip_run(check_run, task):
+    """The probe found every requirement installed: the run neither pushes the wheelhouse nor runs pip."""
+    _, out = check_run
+    block = re.search(rf"^TASK \[{re.escape(task)}\].*?\n(?=TASK |PLAY )", out, re.M | re.S)
+    assert block and "skipping: [" in block.group(0) and "ok: [" not in block.group(0), (block or out[-3000:])
 
 
 VENV = "/home/spark/venv/gb10-training"
