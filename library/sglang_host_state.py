@@ -1,0 +1,117 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# SPDX-License-Identifier: Apache-2.0
+"""What sglang_server checks on a host before any restart, read in one module run."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: sglang_host_state
+short_description: The GPUs, RDMA devices, listening ports, SGLang units and image of a host, read at once
+description:
+  - Reads what sglang_server's checks need before any restart, in one module run rather than one task each
+    (each task costs a module start on the host).
+  - The GPU count from C(nvidia-smi --query-gpu=count --format=csv,noheader) (the first line); fails when
+    nvidia-smi fails.
+  - Whether C(/dev/infiniband) exists (ConnectX RDMA devices).
+  - The listening TCP sockets, as C(ss -Hltn) prints them.
+  - For each unit of O(units), what C(systemctl is-active) answers and the unit file's text in O(unit_dir).
+  - Whether C(docker image inspect) finds O(image).
+  - Read-only; runs in check mode too.
+author:
+  - spark-sglang maintainers
+options:
+  units:
+    description: systemd unit names, for example C(sglang-main.service).
+    type: list
+    elements: str
+    default: []
+  unit_dir:
+    description: Where the unit files are.
+    type: path
+    default: /etc/systemd/system
+  image:
+    description: The image reference to look for; empty looks for none.
+    type: str
+    default: ""
+attributes:
+  check_mode:
+    support: full
+    description: The module only reads, so it also runs in check mode.
+  diff_mode:
+    support: none
+    description: No diff is reported.
+"""
+
+EXAMPLES = r"""
+- name: Read the host's state before any restart
+  sglang_host_state:
+    units: [sglang-main.service]
+    image: lmsysorg/sglang:spark
+  register: host_state
+"""
+
+RETURN = r"""
+gpu_count:
+  description: The GPUs nvidia-smi counts (0 when its first word is not a number).
+  returned: always
+  type: int
+rdma:
+  description: Whether /dev/infiniband exists.
+  returned: always
+  type: bool
+listening:
+  description: The lines of C(ss -Hltn).
+  returned: always
+  type: list
+  elements: str
+units:
+  description: Per unit of O(units), C(active) (what systemctl is-active printed) and C(content) (the unit file's text, empty when there is none).
+  returned: always
+  type: dict
+image_present:
+  description: Whether docker knows O(image) (false when O(image) is empty).
+  returned: always
+  type: bool
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except (IOError, OSError):
+        return ""
+
+
+def main():
+    module = AnsibleModule(argument_spec=dict(units=dict(type="list", elements="str", default=[]),
+                                              unit_dir=dict(type="path", default="/etc/systemd/system"),
+                                              image=dict(type="str", default="")),
+                           supports_check_mode=True)
+    p = module.params
+    rc, out, err = module.run_command(["nvidia-smi", "--query-gpu=count", "--format=csv,noheader"])
+    if rc != 0:
+        module.fail_json(msg="nvidia-smi --query-gpu=count failed (rc=%d): %s" % (rc, (err or out).strip()))
+    count = (out.split() or ["0"])[0]
+    rc, listening, err = module.run_command(["ss", "-Hltn"])
+    if rc != 0:
+        module.fail_json(msg="ss -Hltn failed (rc=%d): %s" % (rc, err.strip()))
+    units = {}
+    for unit in p["units"]:
+        _, active, _ = module.run_command(["systemctl", "is-active", unit])
+        units[unit] = {"active": active.strip(), "content": read(os.path.join(p["unit_dir"], unit))}
+    image_present = bool(p["image"]) and module.run_command(["docker", "image", "inspect", p["image"]])[0] == 0
+    module.exit_json(changed=False, gpu_count=int(count) if count.isdigit() else 0, rdma=os.path.exists("/dev/infiniband"),
+                     listening=listening.splitlines(), units=units, image_present=image_present)
+
+
+if __name__ == "__main__":
+    main()
