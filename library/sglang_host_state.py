@@ -18,7 +18,8 @@ description:
     nvidia-smi fails.
   - Whether C(/dev/infiniband) exists (ConnectX RDMA devices).
   - The listening TCP sockets, as C(ss -Hltn) prints them.
-  - For each unit of O(units), what C(systemctl is-active) answers and the unit file's text in O(unit_dir).
+  - For each unit of O(units), what C(systemctl is-active) and C(systemctl is-enabled) answer and the unit file's
+    text in O(unit_dir).
   - Whether C(docker image inspect) finds O(image).
   - Read-only; runs in check mode too.
 author:
@@ -69,7 +70,9 @@ listening:
   type: list
   elements: str
 units:
-  description: Per unit of O(units), C(active) (what systemctl is-active printed) and C(content) (the unit file's text, empty when there is none).
+  description: >-
+    Per unit of O(units), C(active) and C(enabled) (what systemctl is-active and is-enabled printed) and C(content)
+    (the unit file's text, empty when there is none).
   returned: always
   type: dict
 image_present:
@@ -106,8 +109,8 @@ def main():
         module.fail_json(msg="ss -Hltn failed (rc=%d): %s" % (rc, err.strip()))
     units = {}
     for unit in p["units"]:
-        _, active, _ = module.run_command(["systemctl", "is-active", unit])
-        units[unit] = {"active": active.strip(), "content": read(os.path.join(p["unit_dir"], unit))}
+        answers = [module.run_command(["systemctl", question, unit])[1].strip() for question in ("is-active", "is-enabled")]
+        units[unit] = dict(zip(("active", "enabled"), answers), content=read(os.path.join(p["unit_dir"], unit)))
     image_present = bool(p["image"]) and module.run_command(["docker", "image", "inspect", p["image"]])[0] == 0
     module.exit_json(changed=False, gpu_count=int(count) if count.isdigit() else 0, rdma=os.path.exists("/dev/infiniband"),
                      listening=listening.splitlines(), units=units, image_present=image_present)

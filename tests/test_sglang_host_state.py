@@ -18,7 +18,9 @@ def stand_ins(tmp_path, monkeypatch, gpus="1", gpu_rc=0):
     scripts = {
         "nvidia-smi": f'[ "$*" = "--query-gpu=count --format=csv,noheader" ] || exit 9\necho "{gpus}"\nexit {gpu_rc}',
         "ss": f'[ "$*" = "-Hltn" ] || exit 9\nprintf "{SS.encode("unicode_escape").decode()}"',
-        "systemctl": '[ "$1 $2" = "is-active sglang-main.service" ] && { echo active; exit 0; }\necho inactive\nexit 3',
+        "systemctl": ('[ "$1 $2" = "is-active sglang-main.service" ] && { echo active; exit 0; }\n'
+                      '[ "$1 $2" = "is-enabled sglang-main.service" ] && { echo enabled; exit 0; }\n'
+                      '[ "$1" = is-active ] && { echo inactive; exit 3; }\necho not-found\nexit 4'),
         "docker": '[ "$1 $2 $3" = "image inspect img:here" ]',
     }
     for name, body in scripts.items():
@@ -37,8 +39,9 @@ def test_it_reads_gpus_ports_units_and_image_in_one_run(tmp_path, monkeypatch):
                                             "unit_dir": str(units), "image": "img:here"}, tmp_path, check_mode=True)
     assert result["changed"] is False and result["gpu_count"] == 1
     assert result["listening"] == SS.splitlines()
-    assert result["units"] == {"sglang-main.service": {"active": "active", "content": (units / "sglang-main.service").read_text()},
-                               "sglang-second.service": {"active": "inactive", "content": ""}}
+    assert result["units"] == {
+        "sglang-main.service": {"active": "active", "enabled": "enabled", "content": (units / "sglang-main.service").read_text()},
+        "sglang-second.service": {"active": "inactive", "enabled": "not-found", "content": ""}}
     assert result["image_present"] is True and result["rdma"] == os.path.exists("/dev/infiniband")
 
 
