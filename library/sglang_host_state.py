@@ -21,6 +21,8 @@ description:
   - For each unit of O(units), what C(systemctl is-active) and C(systemctl is-enabled) answer and the unit file's
     text in O(unit_dir).
   - Whether C(docker image inspect) finds O(image).
+  - The image's C(--help) as kept in O(help_cache) by an earlier run, when that file's first line is O(image)
+    (image references are digests: one reference, one image, one C(--help)).
   - Read-only; runs in check mode too.
 author:
   - spark-sglang maintainers
@@ -38,6 +40,10 @@ options:
     description: The image reference to look for; empty looks for none.
     type: str
     default: ""
+  help_cache:
+    description: A file whose first line is an image reference and the rest that image's C(--help); empty reads none.
+    type: path
+    default: ""
 attributes:
   check_mode:
     support: full
@@ -51,7 +57,8 @@ EXAMPLES = r"""
 - name: Read the host's state before any restart
   sglang_host_state:
     units: [sglang-main.service]
-    image: lmsysorg/sglang:spark
+    image: lmsysorg/sglang@sha256:0123abcd
+    help_cache: /etc/sglang/image-flags
   register: host_state
 """
 
@@ -79,6 +86,12 @@ image_present:
   description: Whether docker knows O(image) (false when O(image) is empty).
   returned: always
   type: bool
+help:
+  description: >-
+    The C(--help) kept in O(help_cache) for O(image); null when the file is missing, is for another image or holds
+    no text after the reference.
+  returned: always
+  type: str
 """
 
 import os
@@ -97,7 +110,8 @@ def read(path):
 def main():
     module = AnsibleModule(argument_spec=dict(units=dict(type="list", elements="str", default=[]),
                                               unit_dir=dict(type="path", default="/etc/systemd/system"),
-                                              image=dict(type="str", default="")),
+                                              image=dict(type="str", default=""),
+                                              help_cache=dict(type="path", default="")),
                            supports_check_mode=True)
     p = module.params
     rc, out, err = module.run_command(["nvidia-smi", "--query-gpu=count", "--format=csv,noheader"])
@@ -112,8 +126,10 @@ def main():
         answers = [module.run_command(["systemctl", question, unit])[1].strip() for question in ("is-active", "is-enabled")]
         units[unit] = dict(zip(("active", "enabled"), answers), content=read(os.path.join(p["unit_dir"], unit)))
     image_present = bool(p["image"]) and module.run_command(["docker", "image", "inspect", p["image"]])[0] == 0
+    kept_for, _, kept_help = (read(p["help_cache"]) if p["help_cache"] else "").partition("\n")
     module.exit_json(changed=False, gpu_count=int(count) if count.isdigit() else 0, rdma=os.path.exists("/dev/infiniband"),
-                     listening=listening.splitlines(), units=units, image_present=image_present)
+                     listening=listening.splitlines(), units=units, image_present=image_present,
+                     help=kept_help if p["image"] and kept_for == p["image"] and kept_help.strip() else None)
 
 
 if __name__ == "__main__":

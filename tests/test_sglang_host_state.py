@@ -55,3 +55,17 @@ def test_a_failing_nvidia_smi_fails_the_module_with_its_output(tmp_path, monkeyp
     units = stand_ins(tmp_path, monkeypatch, gpus="NVIDIA-SMI has failed", gpu_rc=9)
     result, _ = run_ansible_module(MODULE, {"unit_dir": str(units)}, tmp_path)
     assert result["failed"] and result["msg"] == "nvidia-smi --query-gpu=count failed (rc=9): NVIDIA-SMI has failed"
+
+
+def test_the_kept_help_is_returned_only_for_the_image_it_was_kept_for(tmp_path, monkeypatch):
+    units = stand_ins(tmp_path, monkeypatch)
+    cache = tmp_path / "image-flags"
+    args = {"unit_dir": str(units), "image": "img:here", "help_cache": str(cache)}
+    assert run_ansible_module(MODULE, args, tmp_path)[0]["help"] is None  # no file yet
+    cache.write_text("img:here\nusage: launch_server [--model-path MODEL_PATH]\n  --port PORT\n")
+    assert run_ansible_module(MODULE, args, tmp_path)[0]["help"] == "usage: launch_server [--model-path MODEL_PATH]\n  --port PORT\n"
+    # Kept for another image (the inventory moved to a new digest): read again.
+    assert run_ansible_module(MODULE, dict(args, image="img:new"), tmp_path)[0]["help"] is None
+    cache.write_text("img:here\n")  # a reference without text (a write cut short): read again, refuse no flag
+    assert run_ansible_module(MODULE, args, tmp_path)[0]["help"] is None
+    assert run_ansible_module(MODULE, dict(args, help_cache=""), tmp_path)[0]["help"] is None

@@ -1,5 +1,5 @@
-"""ansible-playbook against the scenario's converged host: check mode reports no change, and a venv that
-holds its pins is neither pushed the wheelhouse nor pip-installed; a venv whose Python is gone is rebuilt, and NVIDIA's own toolkit source added since is used instead of the
+"""ansible-playbook against the scenario's converged host: check mode reports no change, and nothing already there
+is installed again (wheelhouse, pip, apt) nor the image's --help read again; a venv whose Python is gone is rebuilt, and NVIDIA's own toolkit source added since is used instead of the
 role's. (The last test changes the host and converges it again.)
 Bad inputs: test_bad_inputs.py."""
 import re
@@ -36,12 +36,30 @@ def test_check_mode_on_converged_host_reports_no_change(check_run):
     assert recap(out)["changed"] == 0, out[-3000:]
 
 
-@pytest.mark.parametrize("task", ["python_venv : Wheelhouse", "python_venv : Install the pinned packages"])
-def test_a_venv_that_holds_its_pins_gets_no_wheelhouse_and_no_pip_run(check_run, task):
-    """The probe found every requirement installed: the run neither pushes the wheelhouse nor runs pip."""
+@pytest.mark.parametrize("task", [
+    # python_venv's probe found every requirement installed, and dpkg every OS package.
+    "python_venv : Wheelhouse", "python_venv : Install the pinned packages", "python_venv : OS packages for venv and pip",
+    # spark_host's preflight asked dpkg: the apt tools and the toolkit at its pinned version are there.
+    "spark_host : Install what apt repository management needs (python3-debian for deb822_repository)",
+    "spark_host : Install the toolkit packages",
+    # The image's --help was kept by an earlier run for this image (test_the_image_flags_are_kept_once_per_image).
+    "sglang_server : Read the flags the image accepts"])
+def test_a_converged_host_gets_no_install_and_no_help_run(check_run, task):
+    """Where nothing is missing the run skips the task (each run is a module start on the host; --help on the real
+    image is a container start and an import of SGLang)."""
     _, out = check_run
     block = re.search(rf"^TASK \[{re.escape(task)}\].*?\n(?=TASK |PLAY )", out, re.M | re.S)
     assert block and "skipping: [" in block.group(0) and "ok: [" not in block.group(0), (block or out[-3000:])
+
+
+def test_the_image_flags_are_kept_once_per_image(host):
+    """What the checks compare the flags with: the image's own --help, kept with the image reference it came from,
+    for root only (in the role's 0700 configuration directory)."""
+    image = host.check_output("docker inspect --format '{{.Config.Image}}' sglang-main")
+    kept = host.file("/etc/sglang/image-flags")
+    assert (kept.user, kept.group, kept.mode) == ("root", "root", 0o600)
+    first, _, text = kept.content_string.partition("\n")
+    assert first == image and "--mem-fraction-static" in text and "--model-path" in text, kept.content_string[:500]
 
 
 VENV = "/home/spark/venv/gb10-training"
