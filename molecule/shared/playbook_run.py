@@ -2,8 +2,8 @@
 import json
 import os
 import re
-import resource
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -46,15 +46,31 @@ def run_playbook(playbook="sglang.yml", *args, extra=None, timeout=900):
                ANSIBLE_CACHE_PLUGIN_CONNECTION=os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "facts"))
     for name in ("ANSIBLE_FORCE_COLOR", "PY_COLORS"):  # molecule forces colour; the recap is parsed
         env.pop(name, None)
-    began, cpu = time.monotonic(), _children_cpu()
-    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
-    _log_run(cmd, result, time.monotonic() - began, _children_cpu() - cpu)
+    began = time.monotonic()
+    result, cpu = _run(cmd, env, timeout)
+    _log_run(cmd, result, time.monotonic() - began, cpu)
     return result
 
 
-def _children_cpu():
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+def _run(cmd, env, timeout):
+    """As subprocess.run(capture_output=True, text=True), and the CPU time of this run's own processes: os.wait4
+    gives it per child, where the runs a test makes side by side would each count the others' in RUSAGE_CHILDREN."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
+        deadline = time.monotonic() + timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                proc.kill()
+                os.wait4(proc.pid, 0)
+                proc.returncode = -9
+                raise subprocess.TimeoutExpired(cmd, timeout)
+            time.sleep(0.2)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        text = [f.seek(0) or f.read().decode(errors="replace") for f in (out, err)]
+    return subprocess.CompletedProcess(cmd, proc.returncode, *text), usage.ru_utime + usage.ru_stime
 
 
 def _log_run(cmd, result, seconds, cpu):
