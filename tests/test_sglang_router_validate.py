@@ -1,5 +1,6 @@
 """sglang_router's input checks (roles/sglang_router/tasks/validate.yml, run by the fleet preflight on the gateway)
-on this machine: one rule per item, each failure named; policy and log level are argument_specs choices."""
+on this machine: one rule per item, each failure named; policy and log level are argument_specs choices. And the
+gateway's other role, sglang_metrics: quoted booleans and numbers of both are refused."""
 import json
 import os
 import re
@@ -14,9 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 FAILED = re.compile(r"^(?:fatal|failed): \[gw\].*? => (\{.*\})$", re.M)
 
 
-def preflight(tmp_path, extra):
-    """Run the router's validate tasks on a gateway `gw` whose group `sparks` holds one planned worker; returns the
-    first failure's msg, or None."""
+def preflight(tmp_path, extra, role="sglang_router"):
+    """Run the role's validate tasks (the router's by default) on a gateway `gw` whose group `sparks` holds one planned
+    worker; returns the first failure's msg, or None."""
     inventory = tmp_path / "hosts.yml"
     inventory.write_text(yaml.safe_dump({"all": {"children": {
         "gateway": {"hosts": {"gw": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
@@ -24,7 +25,7 @@ def preflight(tmp_path, extra):
         "sparks": {"hosts": {"w1": {"sglang_server_worker_urls": ["http://10.0.0.11:30000"]}}}}}}))
     playbook = tmp_path / "validate.yml"
     playbook.write_text(yaml.safe_dump([{"name": "router inputs", "hosts": "gateway", "gather_facts": False, "tasks": [
-        {"name": "Validate", "ansible.builtin.import_role": {"name": "sglang_router", "tasks_from": "validate"}}]}]))
+        {"name": "Validate", "ansible.builtin.import_role": {"name": role, "tasks_from": "validate"}}]}]))
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_CACHE_PLUGIN="memory",
                ANSIBLE_CALLBACK_RESULT_FORMAT="json", ANSIBLE_LOCAL_TEMP=str(tmp_path), ANSIBLE_NOCOLOR="1")
     run = subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(inventory), str(playbook),
@@ -59,6 +60,20 @@ def test_valid_settings_pass(tmp_path):
 def test_each_bad_setting_is_refused_naming_it(tmp_path, extra, says):
     message = preflight(tmp_path, extra)
     assert message is not None and says in message, message
+
+
+@pytest.mark.parametrize("role,extra,says", [
+    ("sglang_router", {"sglang_router_health_check_interval": "1"},
+     "gw: sglang_router_health_check_interval must be a whole number (YAML int, unquoted), not the string '1'"),
+    ("sglang_router", {"sglang_router_port": "30080"}, "gw: sglang_router_port must be a whole number"),
+    ("sglang_metrics", {"sglang_metrics_prometheus_install": "false"},
+     "gw: sglang_metrics_prometheus_install must be true or false (YAML bool, unquoted), not the string 'false'"),
+    ("sglang_metrics", {"sglang_metrics_targets_timeout": "30"}, "gw: sglang_metrics_targets_timeout must be a whole number"),
+], ids=["router-interval-quoted", "router-port-quoted", "metrics-install-quoted-false", "metrics-timeout-quoted"])
+def test_a_quoted_boolean_or_number_is_refused_naming_it(tmp_path, role, extra, says):
+    assert preflight(tmp_path, {}, role) is None
+    message = preflight(tmp_path, extra, role)
+    assert message is not None and message.startswith(says), message
 
 
 def test_two_bad_settings_are_both_named(tmp_path):
