@@ -1,5 +1,6 @@
 """plugins/filter/inputs.py: booleans and numbers from inventory must be YAML booleans and numbers, not strings
 that argument_specs would convert for its own check only."""
+import json
 import sys
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugins" / "filter"))
-from inputs import below_minimum, scalar_options, scalar_type_problems  # noqa: E402
+from inputs import below_minimum, host_port, host_problems, scalar_options, scalar_type_problems  # noqa: E402
 
 SPEC = {"argument_specs": {"validate": {"options": {
     "r_on": {"type": "bool"}, "r_count": {"type": "int"}, "r_share": {"type": "float"}, "r_name": {"type": "str"},
@@ -61,3 +62,20 @@ def test_a_count_or_timeout_below_its_least_value_is_named():
     least = {"a_count": 1, "a_wait": 0, "a_other": 1}
     assert below_minimum(least, [0, -5, "x"]) == ["a_count must be at least 1, got 0", "a_wait must be at least 0, got -5"]
     assert below_minimum(least, [1, 0, 3]) == []
+
+
+@pytest.mark.parametrize("host", ["spark-01", "spark-01.lab.example", "10.213.77.11", "fd00::11", "mirror."])
+def test_a_host_name_or_an_address_passes(host):
+    assert host_problems({"x_address": host}) == []
+
+
+@pytest.mark.parametrize("host", ["10.213.77.11:5001", "http://mirror", "mirror/v2", "two words", "-lead", "a\nb", "",
+                                  "[fd00::11]", "under_score"])
+def test_a_port_scheme_path_space_or_newline_is_refused_naming_the_variable(host):
+    assert host_problems({"x_address": host}) == [
+        f"x_address must be a host name or an IP address, without a port, a scheme or a path, not {json.dumps(host)}"]
+
+
+def test_host_port_brackets_ipv6_only():
+    assert [host_port(h, 5001) for h in ("fd00::11", "10.0.0.1", "mirror")] == ["[fd00::11]:5001", "10.0.0.1:5001",
+                                                                                 "mirror:5001"]

@@ -69,11 +69,23 @@ def test_each_bad_setting_is_refused_naming_it(tmp_path, extra, says):
     ("sglang_metrics", {"sglang_metrics_prometheus_install": "false"},
      "gw: sglang_metrics_prometheus_install must be true or false (YAML bool, unquoted), not the string 'false'"),
     ("sglang_metrics", {"sglang_metrics_targets_timeout": "30"}, "gw: sglang_metrics_targets_timeout must be a whole number"),
-], ids=["router-interval-quoted", "router-port-quoted", "metrics-install-quoted-false", "metrics-timeout-quoted"])
-def test_a_quoted_boolean_or_number_is_refused_naming_it(tmp_path, role, extra, says):
+    ("sglang_router", {"sglang_router_extra_args": {"api_key": "s3cret-key"}},
+     "gw: sglang_router_extra_args must not carry api_key (it would be written into the unit"),
+    ("sglang_metrics", {"sglang_metrics_prometheus_listen": "0.0.0.0:9090 --web.enable-admin-api"},
+     'gw: sglang_metrics_prometheus_listen must be address:port (a host name, an IPv4 address or [an IPv6 address], '
+     'or none for every address), not "0.0.0.0:9090 --web.enable-admin-api"'),
+], ids=["router-interval-quoted", "router-port-quoted", "metrics-install-quoted-false", "metrics-timeout-quoted",
+        "router-key-in-extra-args", "metrics-listen-with-a-flag"])
+def test_a_quoted_boolean_or_number_or_a_smuggled_setting_is_refused_naming_it(tmp_path, role, extra, says):
     assert preflight(tmp_path, {}, role) is None
     message = preflight(tmp_path, extra, role)
     assert message is not None and message.startswith(says), message
+    assert "s3cret-key" not in message
+
+
+@pytest.mark.parametrize("listen", ["[::]:9090", ":9090", "127.0.0.1:9091", "gateway-1.lab:9090"])
+def test_a_prometheus_listen_address_passes(tmp_path, listen):
+    assert preflight(tmp_path, {"sglang_metrics_prometheus_listen": listen}, "sglang_metrics") is None
 
 
 def test_two_bad_settings_are_both_named(tmp_path):
